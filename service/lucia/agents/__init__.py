@@ -1,0 +1,1 @@
+"""The agents lucia routes to, and the cards that describe them."""

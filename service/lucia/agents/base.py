@@ -1,0 +1,53 @@
+"""What every agent is: an id, a card's worth of description, and `handle`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Skill:
+    id: str
+    name: str
+    description: str
+    # Tags double as the keywords the offline router matches, so cards and routing agree.
+    tags: tuple[str, ...]
+    examples: tuple[str, ...]
+
+    def card(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "tags": list(self.tags),
+            "examples": list(self.examples),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What an agent gets: the message and the conversation before it."""
+
+    message: str
+    session_id: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def chat_messages(self) -> list[dict[str, str]]:
+        """History as chat-completion messages, oldest first, then this message."""
+        messages = [
+            {"role": "assistant" if entry["role"] == "assistant" else "user",
+             "content": entry["content"]}
+            for entry in self.history
+        ]
+        messages.append({"role": "user", "content": self.message})
+        return messages
+
+
+class Agent(Protocol):
+    id: str
+    name: str
+    description: str
+    skills: tuple[Skill, ...]
+
+    async def handle(self, turn: Turn) -> str: ...

@@ -1,0 +1,85 @@
+"""climate-agent: target temperature, HVAC mode and state of thermostats."""
+
+from __future__ import annotations
+
+import re
+
+from lucia.agents.base import Skill, Turn
+from lucia.errors import HomeAssistantNotConfigured, HomeAssistantUnavailable
+from lucia.homeassistant import HomeAssistant
+from lucia.matching import Entity, EntityMatcher
+
+_TEMPERATURE = re.compile(r"\b(\d{1,2}(?:\.\d)?)\s*(?:°|degrees?\b|c\b)?", re.IGNORECASE)
+_SET = re.compile(r"\b(set|make|change|put|to)\b", re.IGNORECASE)
+_TURN_OFF = re.compile(r"\bturn\b.*\boff\b", re.IGNORECASE)
+_MODES = {
+    "heat_cool": re.compile(r"\b(heat[ _]cool|auto)\b", re.IGNORECASE),
+    "heat": re.compile(r"\b(heat|heating)\b(?!\s*cool)", re.IGNORECASE),
+    "cool": re.compile(r"\b(cool|cooling|air ?con(ditioning)?)\b", re.IGNORECASE),
+    "off": re.compile(r"\b(off)\b", re.IGNORECASE),
+}
+
+UNREACHABLE = "I can't reach Home Assistant right now, so I didn't change the climate."
+NOT_CONFIGURED = "Home Assistant isn't configured, so I can't control the climate yet."
+
+
+def describe(entity: Entity) -> str:
+    current = entity.attributes.get("current_temperature")
+    target = entity.attributes.get("temperature")
+    parts = [f"{entity.name} is in {entity.state} mode"]
+    if current is not None:
+        parts.append(f"it is {current}° now")
+    if target is not None:
+        parts.append(f"the target is {target}°")
+    return ", ".join(parts)
+
+
+class ClimateAgent:
+    id = "climate-agent"
+    name = "Climate Agent"
+    description = "Controls Home Assistant thermostats: target temperature, HVAC mode, state."
+    skills = (
+        Skill("climate-control", "Climate control",
+              "Set a thermostat's target temperature or HVAC mode (heat, cool, auto, off).",
+              ("temperature", "thermostat", "heating", "cooling", "hvac", "climate", "warmer",
+               "colder", "degrees", "heat", "cool"),
+              ("Set the temperature to 21 degrees", "Switch the thermostat to heat mode")),
+        Skill("climate-state", "Climate state", "Report the current and target temperature.",
+              ("temperature", "thermostat", "climate"), ("What's the temperature inside?",)),
+    )
+
+    def __init__(self, home_assistant: HomeAssistant, matcher: EntityMatcher) -> None:
+        self._ha = home_assistant
+        self._matcher = matcher
+
+    async def handle(self, turn: Turn) -> str:
+        try:
+            return await self._handle(turn.message)
+        except HomeAssistantNotConfigured:
+            return NOT_CONFIGURED
+        except HomeAssistantUnavailable:
+            return UNREACHABLE
+
+    async def _handle(self, message: str) -> str:
+        thermostats = [Entity.from_state(s) for s in await self._ha.states()
+                       if s.get("entity_id", "").startswith("climate.")]
+        if not thermostats:
+            return "Home Assistant has no thermostats I can see."
+        targets = await self._matcher.match(message, thermostats) or thermostats
+        ids = [entity.entity_id for entity in targets]
+        names = ", ".join(entity.name for entity in targets)
+        temperature = _TEMPERATURE.search(message)
+        if temperature and _SET.search(message):
+            value = float(temperature.group(1))
+            if not 5 <= value <= 35:
+                return f"{value:g}° is outside the range I'll set (5° to 35°)."
+            await self._ha.call_service("climate", "set_temperature",
+                                        {"entity_id": ids, "temperature": value})
+            return f"Set {names} to {value:g}°."
+        for mode, pattern in _MODES.items():
+            asked = bool(pattern.search(message) and _SET.search(message))
+            if asked or (mode == "off" and _TURN_OFF.search(message)):
+                await self._ha.call_service("climate", "set_hvac_mode",
+                                            {"entity_id": ids, "hvac_mode": mode})
+                return f"Switched {names} to {mode.replace('_', '/')} mode."
+        return "; ".join(describe(entity) for entity in targets) + "."

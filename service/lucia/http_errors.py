@@ -1,0 +1,41 @@
+"""The one place that knows which HTTP status each error gets."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lucia import errors
+
+STATUS_BY_ERROR: dict[type[errors.LuciaError], int] = {
+    errors.NotFound: 404,
+    errors.TaskNotCancelable: 409,
+    errors.RedisUnavailable: 503,
+    errors.LlmUnavailable: 502,
+    errors.LlmTimeout: 504,
+    errors.AgentTimeout: 504,
+    errors.HomeAssistantUnavailable: 502,
+    errors.HomeAssistantNotConfigured: 503,
+}
+
+
+class ApiError(Exception):
+    """A client error found by the HTTP layer (bad input, auth, content type)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def status_for(error: errors.LuciaError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[kind]
+    return 500
+
+
+def json_error(status: int, code: str, message: str,
+               headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status,
+                             headers=headers)

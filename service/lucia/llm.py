@@ -1,0 +1,177 @@
+"""Chat and embedding models behind one small interface.
+
+Every real provider goes through the `openai` SDK: OpenAI itself, Azure OpenAI
+(`AsyncAzureOpenAI`), Ollama (its OpenAI-compatible `/v1`), and Azure AI Inference
+(OpenAI-compatible with an `api-key` header and `api-version` query). The `offline`
+provider is embedded and deterministic, so the service works with no model at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any, Protocol
+
+import openai
+
+from lucia.connection_string import ModelConnection, Provider
+from lucia.errors import LlmTimeout, LlmUnavailable
+from lucia.metrics import Metrics
+from lucia.settings import Settings
+
+AZURE_OPENAI_API_VERSION = "2024-10-21"
+AZURE_AI_INFERENCE_API_VERSION = "2024-05-01-preview"
+
+Message = dict[str, str]
+
+
+class ChatModel(Protocol):
+    provider: str
+    # True when the model can be asked for routing JSON; the offline model cannot.
+    can_route: bool
+
+    async def complete(self, messages: list[Message]) -> str: ...
+
+
+class Embedder(Protocol):
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+def make_openai_client(conn: ModelConnection, settings: Settings) -> openai.AsyncOpenAI:
+    common: dict[str, Any] = {
+        "timeout": settings.llm_timeout_seconds,
+        "max_retries": settings.llm_max_retries,
+    }
+    match conn.provider:
+        case Provider.OPENAI:
+            return openai.AsyncOpenAI(api_key=conn.access_key, base_url=conn.endpoint, **common)
+        case Provider.AZURE_OPENAI:
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=conn.endpoint,
+                api_key=conn.access_key,
+                api_version=conn.api_version or AZURE_OPENAI_API_VERSION,
+                **common,
+            )
+        case Provider.OLLAMA:
+            base = conn.endpoint.rstrip("/")
+            if not base.endswith("/v1"):
+                base += "/v1"
+            # Ollama ignores the key, but the SDK insists on one.
+            return openai.AsyncOpenAI(api_key=conn.access_key or "ollama", base_url=base,
+                                      **common)
+        case Provider.AZURE_AI_INFERENCE:
+            return openai.AsyncOpenAI(
+                api_key=conn.access_key,
+                base_url=conn.endpoint,
+                default_headers={"api-key": conn.access_key},
+                default_query={"api-version": conn.api_version or AZURE_AI_INFERENCE_API_VERSION},
+                **common,
+            )
+    raise ValueError(f"provider {conn.provider.value} has no OpenAI-compatible client")
+
+
+class _Instrumented:
+    """Times each call and turns SDK errors into domain errors."""
+
+    def __init__(self, conn: ModelConnection, client: openai.AsyncOpenAI, metrics: Metrics,
+                 deadline: float) -> None:
+        self.provider = conn.provider.value
+        self._model = conn.model
+        self._client = client
+        self._metrics = metrics
+        self._deadline = deadline
+
+    async def _call(self, operation: str, coro: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await coro
+        except (openai.APITimeoutError, TimeoutError) as exc:
+            self._metrics.llm_errors.labels(self.provider, operation, "timeout").inc()
+            raise LlmTimeout(f"the {self.provider} model did not answer in time") from exc
+        except openai.APIStatusError as exc:
+            self._metrics.llm_errors.labels(self.provider, operation, "unavailable").inc()
+            raise LlmUnavailable(
+                f"the {self.provider} model answered HTTP {exc.status_code}") from exc
+        except openai.OpenAIError as exc:
+            self._metrics.llm_errors.labels(self.provider, operation, "unavailable").inc()
+            raise LlmUnavailable(
+                f"the {self.provider} model is unreachable ({type(exc).__name__})") from exc
+        finally:
+            self._metrics.llm_latency.labels(self.provider, operation).observe(
+                time.perf_counter() - started)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class OpenAIChatModel(_Instrumented):
+    can_route = True
+
+    async def complete(self, messages: list[Message]) -> str:
+        response = await self._call(
+            "chat",
+            self._client.chat.completions.create(model=self._model, messages=messages),  # type: ignore[arg-type]  # plain role/content dicts are valid messages
+        )
+        if not response.choices:
+            self._metrics.llm_errors.labels(self.provider, "chat", "unavailable").inc()
+            raise LlmUnavailable(f"the {self.provider} model returned no choices")
+        return response.choices[0].message.content or ""
+
+
+class OpenAIEmbedder(_Instrumented):
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        response = await self._call(
+            "embeddings", self._client.embeddings.create(model=self._model, input=texts))
+        return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+
+
+_NAME_STATEMENT = re.compile(r"\bmy name is\s+([A-Za-z][\w'-]{0,40})", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"\b(what(?:'s| is) my name|who am i)\b", re.IGNORECASE)
+_GREETING = re.compile(r"^\s*(hi|hello|hey|good (morning|afternoon|evening))\b", re.IGNORECASE)
+_HELP = re.compile(r"\b(help|what can you do)\b", re.IGNORECASE)
+
+
+class OfflineChatModel:
+    """Deterministic replies from the conversation itself; no network, no weights.
+
+    It remembers what the user said their name is, answers greetings and help, and
+    otherwise says plainly that free conversation needs a configured model."""
+
+    provider = Provider.OFFLINE.value
+    can_route = False
+
+    async def complete(self, messages: list[Message]) -> str:
+        user_turns = [m["content"] for m in messages if m.get("role") == "user"]
+        latest = user_turns[-1] if user_turns else ""
+        if stated := _NAME_STATEMENT.search(latest):
+            return f"Nice to meet you, {stated.group(1)}. I'll remember that."
+        if _NAME_QUESTION.search(latest):
+            for earlier in reversed(user_turns[:-1]):
+                if stated := _NAME_STATEMENT.search(earlier):
+                    return f"Your name is {stated.group(1)}."
+            return "You haven't told me your name yet."
+        if _GREETING.search(latest):
+            return "Hello! I'm lucia. I can switch lights, set the climate and keep you company."
+        if _HELP.search(latest):
+            return ("I can turn lights on or off, set their brightness, report their state, "
+                    "set the thermostat's temperature or mode, and remember this conversation.")
+        return ("I'm running with the offline model, so I can control lights and climate but "
+                "can't hold a free conversation. Configure ConnectionStrings__chat-model for that.")
+
+
+def make_chat_model(settings: Settings, metrics: Metrics) -> ChatModel:
+    conn = settings.chat_model
+    if conn.is_offline:
+        return OfflineChatModel()
+    deadline = settings.llm_timeout_seconds * (settings.llm_max_retries + 1) + 1
+    return OpenAIChatModel(conn, make_openai_client(conn, settings), metrics, deadline)
+
+
+def make_embedder(settings: Settings, metrics: Metrics) -> OpenAIEmbedder | None:
+    conn = settings.embeddings_model
+    if conn is None:
+        return None
+    deadline = settings.llm_timeout_seconds * (settings.llm_max_retries + 1) + 1
+    return OpenAIEmbedder(conn, make_openai_client(conn, settings), metrics, deadline)

@@ -1,0 +1,40 @@
+"""Prometheus metrics, one registry per app so tests and apps never share counters."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_LLM_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "lucia_http_requests_total", "HTTP requests by route template and status.",
+            ["method", "route", "status"], registry=self.registry)
+        self.http_latency = Histogram(
+            "lucia_http_request_duration_seconds", "HTTP request latency by route template.",
+            ["method", "route"], buckets=_HTTP_BUCKETS, registry=self.registry)
+        self.llm_latency = Histogram(
+            "lucia_llm_request_duration_seconds", "LLM call latency.",
+            ["provider", "operation"], buckets=_LLM_BUCKETS, registry=self.registry)
+        self.llm_errors = Counter(
+            "lucia_llm_errors_total", "LLM calls that failed, by kind (timeout, unavailable).",
+            ["provider", "operation", "kind"], registry=self.registry)
+        self.redis_errors = Counter(
+            "lucia_redis_errors_total", "Redis operations that failed.",
+            ["operation"], registry=self.registry)
+        self.routing_decisions = Counter(
+            "lucia_routing_decisions_total", "Agents chosen by the orchestrator.",
+            ["agent", "method"], registry=self.registry)
+        self.home_assistant_errors = Counter(
+            "lucia_home_assistant_errors_total", "Home Assistant calls that failed.",
+            ["operation"], registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

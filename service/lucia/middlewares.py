@@ -1,0 +1,85 @@
+"""Request id, access log and metrics; the API key; errors as JSON."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from lucia import keys
+from lucia.errors import LuciaError
+from lucia.http_errors import ApiError, json_error, status_for
+from lucia.logs import request_id_var
+
+log = logging.getLogger("lucia.http")
+
+PROTECTED_PREFIXES = ("/api/", "/a2a/")
+_REQUEST_ID_MAX = 128
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               415: "unsupported_media_type", 400: "bad_request"}
+
+
+def _route_label(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: tag the request, time it, count it, log one line for it."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if 0 < len(incoming) <= _REQUEST_ID_MAX and incoming.isprintable() \
+        else uuid.uuid4().hex
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics = request.app[keys.METRICS]
+        route = _route_label(request)
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_latency.labels(request.method, route).observe(elapsed)
+        log.info("request", extra={"method": request.method, "path": request.path,
+                                   "status": status, "durationMs": round(elapsed * 1000, 2)})
+        request_id_var.reset(token)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as `{"error": {"code", "message"}}` with the right status."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    except LuciaError as exc:
+        status = status_for(exc)
+        log.warning("request failed", extra={"code": exc.code, "detail": exc.message})
+        return json_error(status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return json_error(exc.status, code, exc.reason, headers)
+    except Exception:
+        log.exception("unhandled error")
+        return json_error(500, "internal_error", "an unexpected error occurred")
+
+
+@web.middleware
+async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = request.app[keys.SETTINGS].api_key
+    if expected is not None and request.path.startswith(PROTECTED_PREFIXES):
+        given = request.headers.get("X-Api-Key", "")
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise ApiError(401, "unauthorized", "a valid X-Api-Key header is required")
+    return await handler(request)

@@ -1,0 +1,179 @@
+"""All configuration, read once from the environment and validated at start-up.
+
+Every field names its environment variable(s) through `validation_alias`, so the
+configuration reference (docs/configuration.md) can be generated from this model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lucia.connection_string import OFFLINE, ModelConnection, parse_connection_string
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """The lucia service's settings. Field descriptions are the documentation."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # --- HTTP ---------------------------------------------------------------------------
+    host: str = Field("0.0.0.0", validation_alias=_env("LUCIA_HOST"),
+                      description="Address the HTTP server binds to.")
+    port: int = Field(8080, ge=1, le=65535, validation_alias=_env("LUCIA_PORT"),
+                      description="Port the HTTP server listens on.")
+    public_url: str = Field("", validation_alias=_env("LUCIA_PUBLIC_URL"),
+                            description="Base URL written into agent cards; empty means "
+                                        "the URL the request arrived on.")
+    api_key: SecretStr | None = Field(None, validation_alias=_env("LUCIA_API_KEY"),
+                                      description="When set, /api/* and /a2a/* require this "
+                                                  "value in the X-Api-Key header.")
+    max_body_bytes: int = Field(65536, ge=1024, le=10 * 1024 * 1024,
+                                validation_alias=_env("LUCIA_MAX_BODY_BYTES"),
+                                description="Largest accepted request body; larger gets 413.")
+    max_message_chars: int = Field(4000, ge=1, le=100_000,
+                                   validation_alias=_env("LUCIA_MAX_MESSAGE_CHARS"),
+                                   description="Longest accepted chat message, in characters.")
+    shutdown_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, validation_alias=_env("LUCIA_SHUTDOWN_TIMEOUT_SECONDS"),
+        description="On SIGTERM, how long in-flight requests may take to finish.")
+    log_level: str = Field("INFO", validation_alias=_env("LUCIA_LOG_LEVEL"),
+                           description="DEBUG, INFO, WARNING or ERROR.")
+
+    # --- Redis --------------------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"),
+                           description="Redis URL (redis:// or rediss://).")
+    redis_username: str | None = Field(None, validation_alias=_env("REDIS_USERNAME"),
+                                       description="Redis ACL user; overrides the URL's.")
+    redis_password: SecretStr | None = Field(None, validation_alias=_env("REDIS_PASSWORD"),
+                                             description="Redis password; overrides the URL's.")
+    redis_timeout_seconds: float = Field(
+        0.5, gt=0, le=10, validation_alias=_env("REDIS_TIMEOUT_SECONDS"),
+        description="Connect and command timeout for one Redis attempt.")
+    redis_retries: int = Field(2, ge=0, le=10, validation_alias=_env("REDIS_RETRIES"),
+                               description="Retries (with backoff) after a Redis connection "
+                                           "error before answering 503.")
+    session_ttl_seconds: int = Field(7 * 24 * 3600, ge=60,
+                                     validation_alias=_env("LUCIA_SESSION_TTL_SECONDS"),
+                                     description="Idle time after which a session expires.")
+    task_ttl_seconds: int = Field(7 * 24 * 3600, ge=60,
+                                  validation_alias=_env("LUCIA_TASK_TTL_SECONDS"),
+                                  description="How long an A2A task is kept.")
+    history_max_messages: int = Field(50, ge=2, le=1000,
+                                      validation_alias=_env("LUCIA_HISTORY_MAX_MESSAGES"),
+                                      description="Messages kept per session (oldest trimmed).")
+
+    # --- LLM ----------------------------------------------------------------------------
+    chat_model: Annotated[ModelConnection, NoDecode] = Field(
+        OFFLINE, validation_alias=_env("ConnectionStrings__chat-model"),
+        description="Chat model connection string "
+                    "`Endpoint=…;AccessKey=…;Model=…;Provider=…` with Provider one of "
+                    "openai, azureopenai, ollama, azureaiinference (azureinference), offline. "
+                    "Empty means the embedded offline provider.")
+    embeddings_model: Annotated[ModelConnection | None, NoDecode] = Field(
+        None, validation_alias=_env("ConnectionStrings__embeddings"),
+        description="Optional embeddings connection string (same format, any provider but "
+                    "offline) for semantic matching of entity and area names.")
+    llm_timeout_seconds: float = Field(20.0, gt=0, le=300,
+                                       validation_alias=_env("LUCIA_LLM_TIMEOUT_SECONDS"),
+                                       description="Timeout for one LLM call; exceeded gives 504.")
+    llm_max_retries: int = Field(1, ge=0, le=5, validation_alias=_env("LUCIA_LLM_MAX_RETRIES"),
+                                 description="SDK retries on connection errors and 5xx.")
+    routing_confidence_threshold: float = Field(
+        0.5, ge=0, le=1, validation_alias=_env("LUCIA_ROUTING_CONFIDENCE_THRESHOLD"),
+        description="Below this routing confidence the general assistant asks to clarify.")
+    agent_timeout_seconds: float = Field(15.0, gt=0, le=300,
+                                         validation_alias=_env("LUCIA_AGENT_TIMEOUT_SECONDS"),
+                                         description="Per-agent time limit in a multi-agent turn.")
+    embedding_match_threshold: float = Field(
+        0.75, ge=0, le=1, validation_alias=_env("LUCIA_EMBEDDING_MATCH_THRESHOLD"),
+        description="Cosine similarity needed for a semantic entity match.")
+
+    # --- Home Assistant -----------------------------------------------------------------
+    home_assistant_url: str = Field(
+        "", validation_alias=_env("HomeAssistant__BaseUrl", "HOMEASSISTANT_URL"),
+        description="Home Assistant base URL; empty means not configured.")
+    home_assistant_token: SecretStr | None = Field(
+        None, validation_alias=_env("HomeAssistant__AccessToken", "HOMEASSISTANT_ACCESS_TOKEN"),
+        description="Home Assistant long-lived access token.")
+    home_assistant_timeout_seconds: float = Field(
+        5.0, gt=0, le=60,
+        validation_alias=_env("HomeAssistant__TimeoutSeconds", "HOMEASSISTANT_TIMEOUT_SECONDS"),
+        description="Timeout for one Home Assistant request.")
+    home_assistant_verify_ssl: bool = Field(
+        True, validation_alias=_env("HomeAssistant__VerifySsl", "HOMEASSISTANT_VERIFY_SSL"),
+        description="Verify Home Assistant's TLS certificate.")
+
+    @field_validator("chat_model", mode="before")
+    @classmethod
+    def _parse_chat_model(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_connection_string(value)
+        return value
+
+    @field_validator("embeddings_model", mode="before")
+    @classmethod
+    def _parse_embeddings(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            parsed = parse_connection_string(value)
+            if parsed.is_offline:
+                raise ValueError("the offline provider has no embeddings; unset the variable")
+            return parsed
+        return value
+
+    @field_validator("home_assistant_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def home_assistant_configured(self) -> bool:
+        return bool(self.home_assistant_url)
+
+
+def env_names(field_name: str) -> list[str]:
+    """The environment variables that set a field, first one preferred."""
+    alias = Settings.model_fields[field_name].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return [str(choice) for choice in alias.choices]
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; the message names each bad variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic-settings reads env
+    except ValidationError as exc:
+        lines = []
+        by_alias = {
+            name.lower(): env_names(field) for field in Settings.model_fields
+            for name in env_names(field)
+        }
+        for error in exc.errors():
+            where = str(error["loc"][0]) if error["loc"] else "?"
+            names = by_alias.get(where.lower(), [where])
+            lines.append(f"{' / '.join(names)}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,72 @@
+"""Reading and checking request bodies and path parameters; raises ApiError."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from lucia.http_errors import ApiError
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_ID = re.compile(ID_PATTERN)
+CHAT_FIELDS = frozenset({"message", "sessionId"})
+
+
+def check_id(value: str, what: str, code: str) -> str:
+    if not _ID.match(value):
+        raise ApiError(400, code, f"{what} must match {ID_PATTERN} (at most 128 characters)")
+    return value
+
+
+def check_json_content_type(request: web.Request) -> None:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type",
+                       f"Content-Type must be application/json, not "
+                       f"{request.content_type or 'missing'}")
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The body as JSON, after the content-type and size checks."""
+    check_json_content_type(request)
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes") from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+def check_message(value: Any, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_request", "message must be a string")
+    if not value.strip():
+        raise ApiError(400, "empty_message", "message must not be empty")
+    if len(value) > max_chars:
+        raise ApiError(400, "message_too_long",
+                       f"message is {len(value)} characters; the limit is {max_chars}")
+    return value
+
+
+def parse_chat_request(body: Any, max_chars: int) -> tuple[str, str | None]:
+    """(message, sessionId or None) from a /api/chat body."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "request body must be a JSON object")
+    unknown = sorted(set(body) - CHAT_FIELDS)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    if "message" not in body:
+        raise ApiError(400, "invalid_request", "message is required")
+    message = check_message(body["message"], max_chars)
+    session_id = body.get("sessionId")
+    if session_id is not None:
+        if not isinstance(session_id, str):
+            raise ApiError(400, "invalid_session_id", "sessionId must be a string")
+        check_id(session_id, "sessionId", "invalid_session_id")
+    return message, session_id

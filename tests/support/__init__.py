@@ -1,0 +1,1 @@
+"""Helpers the test layers share: a real redis-server process, free ports."""

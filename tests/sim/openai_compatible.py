@@ -8,8 +8,9 @@ auth headers, body) for tests at `GET /sim/requests`.
 
 Controls: `POST /sim/config` with any of
   latency (seconds before answering), fail_status (HTTP status for failing requests),
-  fail_count (how many next requests fail; -1 for all), malformed_routing (how many next
-  routing replies are not JSON), routing (a fixed routing object to return);
+  fail_count (how many next requests fail; -1 for all), scope (which requests latency and
+  failures apply to: "all", "routing", "chat" or "embeddings"), malformed_routing (how
+  many next routing replies are not JSON), routing (a fixed routing object to return);
 `POST /sim/reset` restores the defaults.
 """
 
@@ -46,7 +47,7 @@ HASH_BUCKETS = 32
 IGNORED = {"room", "the", "a", "my", "in", "of"}
 
 DEFAULTS: dict[str, Any] = {"latency": 0.0, "fail_status": 500, "fail_count": 0,
-                            "malformed_routing": 0, "routing": None}
+                            "scope": "all", "malformed_routing": 0, "routing": None}
 CONFIG = web.AppKey("config", dict)
 REQUESTS = web.AppKey("requests", list)
 
@@ -100,6 +101,14 @@ def _completion(model: str, content: str) -> dict[str, Any]:
     }
 
 
+def _kind(path: str, body: dict[str, Any]) -> str:
+    if path.endswith("/embeddings"):
+        return "embeddings"
+    system = " ".join(str(m.get("content", "")) for m in body.get("messages", [])
+                      if m.get("role") == "system")
+    return "routing" if ROUTING_MARKER in system else "chat"
+
+
 async def _prepare(request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
     body = await request.json()
     request.app[REQUESTS].append({
@@ -108,6 +117,8 @@ async def _prepare(request: web.Request) -> tuple[dict[str, Any], web.Response |
         "apiKey": request.headers.get("api-key", ""), "body": body,
     })
     config = request.app[CONFIG]
+    if config["scope"] not in ("all", _kind(request.path, body)):
+        return body, None
     if config["latency"]:
         await asyncio.sleep(config["latency"])
     if config["fail_count"]:
@@ -125,8 +136,7 @@ async def chat_completions(request: web.Request) -> web.Response:
         return failure
     messages = body.get("messages", [])
     model = body.get("model", "sim")
-    system = " ".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
-    if ROUTING_MARKER in system:
+    if _kind(request.path, body) == "routing":
         config = request.app[CONFIG]
         if config["malformed_routing"]:
             config["malformed_routing"] -= 1

@@ -13,6 +13,7 @@ from tests.sim import homeassistant, openai_compatible
 from tests.support.redis_server import RedisServer
 
 MakeClient = Callable[..., Awaitable[TestClient]]
+RedisKeys = Callable[[], list[str]]
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +33,7 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def redis_keys(redis_server: RedisServer) -> Callable[[], list[str]]:
+def redis_keys(redis_server: RedisServer) -> RedisKeys:
     def keys() -> list[str]:
         with redis_server.client() as client:
             return sorted(client.keys("*"))

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.unit.conftest import MakeClient, RedisKeys
+
 
 def send(text: str, context_id: str | None = None, **message: Any) -> dict[str, Any]:
     msg: dict[str, Any] = {"kind": "message", "role": "user", "messageId": "m-1",
@@ -103,7 +105,7 @@ async def test_json_rpc_error_codes(client: TestClient, body: Any, code: int) ->
         ({"taskId": "missing-task"}, -32001),
     ],
 )
-async def test_message_send_rejects_bad_messages(client: TestClient, redis_keys,  # noqa: ANN001
+async def test_message_send_rejects_bad_messages(client: TestClient, redis_keys: RedisKeys,
                                                  message: dict[str, Any], code: int) -> None:
     reply = await rpc(client, send("hello", **message))
     assert reply["error"]["code"] == code
@@ -136,7 +138,7 @@ async def test_a2a_needs_json_content_type(client: TestClient) -> None:
     assert response.status == 415
 
 
-async def test_redis_down_is_internal_error_naming_redis(make_client) -> None:  # noqa: ANN001
+async def test_redis_down_is_internal_error_naming_redis(make_client: MakeClient) -> None:
     from tests.support.redis_server import free_port
     client = await make_client(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     reply = await rpc(client, send("hello"))

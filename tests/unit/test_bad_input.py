@@ -66,7 +66,7 @@ async def test_oversized_body_is_413(make_client: MakeClient,
 async def test_oversized_chunked_body_is_413(make_client: MakeClient) -> None:
     client = await make_client(max_body_bytes=2048)
 
-    async def chunks():  # noqa: ANN202  -- an async generator makes aiohttp send chunked
+    async def chunks():
         for _ in range(4):
             yield b'{"message": "' + b"x" * 1000
     response = await client.post("/api/chat", data=chunks(), headers=JSON)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.unit.conftest import sim_url
+from tests.unit.conftest import MakeClient, sim_url
 
 
 async def chat(client: TestClient, message: str, session_id: str | None = None) -> dict[str, Any]:
@@ -120,7 +120,7 @@ async def test_chat_without_home_assistant_gives_a_clear_reply(client: TestClien
     assert "isn't configured" in reply["response"]
 
 
-async def test_chat_with_home_assistant_down_replies_without_5xx(make_client) -> None:  # noqa: ANN001
+async def test_chat_with_home_assistant_down_replies_without_5xx(make_client: MakeClient) -> None:
     from tests.support.redis_server import free_port
     client = await make_client(home_assistant_url=f"http://127.0.0.1:{free_port()}",
                                home_assistant_token="t")
@@ -128,7 +128,7 @@ async def test_chat_with_home_assistant_down_replies_without_5xx(make_client) ->
     assert reply["response"].startswith("I can't reach Home Assistant")
 
 
-async def test_history_is_trimmed_to_the_configured_length(make_client) -> None:  # noqa: ANN001
+async def test_history_is_trimmed_to_the_configured_length(make_client: MakeClient) -> None:
     client = await make_client(history_max_messages=4)
     first = await chat(client, "hello one")
     for text in ("hello two", "hello three"):

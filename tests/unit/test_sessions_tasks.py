@@ -58,7 +58,7 @@ async def test_unknown_task_is_404(client: TestClient) -> None:
     assert (await response.json())["error"]["code"] == "task_not_found"
 
 
-async def test_every_key_has_a_ttl(make_client, redis_server: RedisServer) -> None:  # noqa: ANN001
+async def test_every_key_has_a_ttl(make_client, redis_server: RedisServer) -> None:
     client = await make_client(session_ttl_seconds=600, task_ttl_seconds=300)
     await client.post("/api/chat", json={"message": "hello", "sessionId": "ttl"})
     with redis_server.client() as redis:

@@ -34,10 +34,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 # Reinstall only when the project's dependencies changed.
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ service/pyproject.toml -nt "$stamp" ]; then
   step "installing lucia and its test tools into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade 'pip>=25.1'
-  "$VENV/bin/python" -m pip install --quiet -e . --group dev
+  "$VENV/bin/python" -m pip install --quiet -e ./service -e . --group dev
   touch "$stamp"
 fi
 step "bootstrap done"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -25,11 +26,13 @@ def main() -> None:
                            "llmProvider": settings.chat_model.provider.value,
                            "homeAssistant": settings.home_assistant_configured,
                            "apiKey": settings.api_key is not None})
+    loop = asyncio.new_event_loop()
+    loop.set_debug(settings.build_configuration == "Debug")
     # run_app handles SIGTERM: stop accepting, let in-flight requests finish within
     # shutdown_timeout, then run cleanup (which closes Redis).
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout_seconds, access_log=None,
-                print=None, handle_signals=True)
+                print=None, handle_signals=True, loop=loop)
 
 
 if __name__ == "__main__":

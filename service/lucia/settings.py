@@ -6,7 +6,7 @@ configuration reference (docs/configuration.md) can be generated from this model
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         10.0, gt=0, le=120, validation_alias=_env("LUCIA_SHUTDOWN_TIMEOUT_SECONDS"),
         description="On SIGTERM, how long in-flight requests may take to finish.")
+    build_configuration: Literal["Release", "Debug"] = Field(
+        "Release", validation_alias=_env("LUCIA_BUILD_CONFIGURATION"),
+        description="Set by the image's BUILD_CONFIGURATION; Debug turns on asyncio debug "
+                    "mode (slow-callback warnings, unawaited coroutine tracebacks).")
     log_level: str = Field("INFO", validation_alias=_env("LUCIA_LOG_LEVEL"),
                            description="DEBUG, INFO, WARNING or ERROR.")
 

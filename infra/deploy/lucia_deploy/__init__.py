@@ -1,0 +1,1 @@
+"""lucia-deploy: build images and bring a stack up, down, or report on it."""

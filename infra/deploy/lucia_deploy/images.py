@@ -1,0 +1,237 @@
+"""Images without a registry.
+
+Base images come from Debian packages: `debootstrap --variant=minbase` into a folder,
+then `docker import`. The mirror is read from the host's apt sources (or
+LUCIA_DEBIAN_MIRROR), never hard-coded. The service image is built from
+service/Dockerfile with a wheelhouse made on the host, because PyPI is not reachable from
+inside a container. Registry images (e.g. `redis:8.2-alpine`) are pulled instead when a
+stack names one.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from lucia_deploy.progress import say, step
+
+REPO = Path(__file__).resolve().parents[3]
+WHEELHOUSE = REPO / "build" / "wheelhouse"
+SUITE = "bookworm"
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BaseRecipe:
+    """A debootstrap'd base. Bump the -rN in the tag when the recipe changes."""
+
+    tag: str
+    packages: tuple[str, ...]
+
+
+BASES = {
+    "python": BaseRecipe("lucia-base:bookworm-python-r1",
+                         ("python3", "python3-venv", "ca-certificates")),
+    "redis": BaseRecipe("lucia-base:bookworm-redis-r1", ("redis-server", "redis-tools")),
+}
+# What a base leaves out: apt lists and caches, docs, man pages, locales.
+PRUNE = ("var/lib/apt/lists", "var/cache/apt", "usr/share/doc", "usr/share/man",
+         "usr/share/info", "usr/share/locale", "var/log")
+
+
+def debian_mirror() -> str:
+    """The host's Debian mirror for the bookworm suite, from its apt sources."""
+    if override := os.environ.get("LUCIA_DEBIAN_MIRROR"):
+        return override
+    sources = Path("/etc/apt")
+    candidates: list[tuple[str, str]] = []  # (uri, suites)
+    for path in sorted(sources.glob("sources.list.d/*.sources")):
+        for stanza in path.read_text().split("\n\n"):
+            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.+)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split() and "URIs" in fields:
+                candidates += [(uri, fields.get("Suites", "")) for uri in fields["URIs"].split()]
+    for path in [sources / "sources.list", *sorted(sources.glob("sources.list.d/*.list"))]:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                parts = re.sub(r"\[.*?\]", "", line).split()
+                if len(parts) >= 3 and parts[0] == "deb":
+                    candidates.append((parts[1], parts[2]))
+    for uri, suites in candidates:
+        if SUITE in suites.split() and "security" not in uri:
+            return uri
+    raise ImageError("no Debian bookworm mirror in /etc/apt; set LUCIA_DEBIAN_MIRROR")
+
+
+def image_exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def build_base(client: docker.DockerClient, recipe: BaseRecipe) -> None:
+    if image_exists(client, recipe.tag):
+        return
+    if shutil.which("debootstrap") is None:
+        raise ImageError("debootstrap is not installed (apt-get install debootstrap)")
+    mirror = debian_mirror()
+    with tempfile.TemporaryDirectory(prefix="lucia-base-") as tmp:
+        root = Path(tmp) / "root"
+        with step(f"debootstrap {SUITE} minbase + {', '.join(recipe.packages)} "
+                  f"for {recipe.tag} (about a minute)"):
+            result = subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+                 SUITE, str(root), mirror],
+                capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise ImageError(f"debootstrap failed:\n{result.stdout[-2000:]}"
+                                 f"{result.stderr[-2000:]}")
+        for relative in PRUNE:
+            target = root / relative
+            if target.is_dir():
+                for child in target.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+        archive = Path(tmp) / "root.tar"
+        with step(f"docker import {recipe.tag}"):
+            subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True)
+            repository, tag = recipe.tag.split(":")
+            client.api.import_image(src=str(archive), repository=repository, tag=tag,
+                                    changes=['CMD ["/bin/bash"]'])
+
+
+def image_python(client: docker.DockerClient, image: str) -> str:
+    """The exact Python version of an image: environment markers (e.g. redis-py's
+    `python_full_version < "3.11.3"`) depend on the patch level, not only 3.11."""
+    output = client.containers.run(image, ["python3", "-c",
+                                           "import platform; print(platform.python_version())"],
+                                   remove=True, network_disabled=True)
+    return output.decode().strip()
+
+
+def build_wheelhouse(python_version: str) -> None:
+    """Wheels of lucia and its dependencies for the image's Python, built on the host."""
+    if WHEELHOUSE.exists():
+        shutil.rmtree(WHEELHOUSE)
+    WHEELHOUSE.mkdir(parents=True)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
+    machine = platform.machine()
+    platforms = [f"--platform={tag}_{machine}" for tag in
+                 ("manylinux_2_36", "manylinux_2_34", "manylinux_2_28", "manylinux_2_17",
+                  "manylinux2014", "linux")]
+    with step("building the wheelhouse for the service image"):
+        subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(WHEELHOUSE),
+                        str(REPO / "service")], check=True)
+        wanted = [str(next(WHEELHOUSE.glob("lucia-*.whl")))]
+        # pip's --python-version does not set python_full_version for markers, so a
+        # dependency like `async-timeout; python_full_version < "3.11.3"` is missed. Check
+        # every wheel's requirements against the image's exact version and fetch what is
+        # missing, until nothing is.
+        for _round in range(5):
+            subprocess.run([*pip, "download", "--quiet", "--only-binary=:all:",
+                            f"--python-version={python_version}", "--implementation=cp",
+                            *platforms, "--dest", str(WHEELHOUSE), *wanted], check=True)
+            wanted = sorted(missing_requirements(python_version))
+            if not wanted:
+                return
+        raise ImageError(f"wheelhouse still misses {wanted}")
+
+
+def missing_requirements(python_version: str) -> set[str]:
+    """Requirements of the wheelhouse's wheels that apply to the image but are absent."""
+    environment = {
+        **default_environment(), "python_full_version": python_version,
+        "python_version": ".".join(python_version.split(".")[:2]),
+        "implementation_name": "cpython", "platform_python_implementation": "CPython",
+        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+        "platform_machine": platform.machine(), "extra": "",
+    }
+    present = {canonicalize_name(wheel.name.split("-")[0]) for wheel in WHEELHOUSE.glob("*.whl")}
+    missing = set()
+    for wheel in WHEELHOUSE.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            meta_name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            metadata = archive.read(meta_name).decode()
+        for line in metadata.splitlines():
+            if not line.startswith("Requires-Dist:"):
+                continue
+            requirement = Requirement(line.split(":", 1)[1].strip())
+            applies = requirement.marker is None or requirement.marker.evaluate(environment)
+            if applies and canonicalize_name(requirement.name) not in present:
+                missing.add(str(requirement).split(";")[0].strip())
+    return missing
+
+
+def _stream_build(client: docker.DockerClient, **kwargs: object) -> None:
+    recent: list[str] = []
+    for chunk in client.api.build(decode=True, rm=True, forcerm=True, **kwargs):
+        if "error" in chunk:
+            context = "\n".join(recent[-25:])
+            raise ImageError(f"docker build failed: {chunk['error'].strip()}\n{context}")
+        line = chunk.get("stream", "").strip()
+        if line:
+            recent.append(line)
+        if line.startswith("Step "):
+            say(f"  {line}")
+
+
+def service_version() -> str:
+    text = (REPO / "service" / "pyproject.toml").read_text()
+    found = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    if not found:
+        raise ImageError("no version in service/pyproject.toml")
+    return found.group(1)
+
+
+def git_revision() -> str:
+    result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def build_service(client: docker.DockerClient, tag: str, configuration: str) -> None:
+    build_base(client, BASES["python"])
+    build_wheelhouse(image_python(client, BASES["python"].tag))
+    with step(f"docker build {tag} ({configuration})"):
+        _stream_build(client, path=str(REPO), dockerfile="service/Dockerfile", tag=tag,
+                      buildargs={"BUILD_CONFIGURATION": configuration,
+                                 "VERSION": service_version(), "REVISION": git_revision()})
+
+
+def build_redis(client: docker.DockerClient, tag: str) -> None:
+    build_base(client, BASES["redis"])
+    with step(f"docker build {tag}"):
+        _stream_build(client, path=str(REPO / "infra" / "images" / "redis"), tag=tag)
+
+
+def pull(client: docker.DockerClient, reference: str) -> None:
+    if image_exists(client, reference):
+        return
+    with step(f"docker pull {reference}"):
+        try:
+            client.images.pull(reference)
+        except docker.errors.APIError as exc:
+            raise ImageError(
+                f"cannot pull {reference} ({exc.explanation}); no registry is reachable "
+                "here, so leave the stack's image settings empty to build from Debian "
+                "packages") from None

@@ -1,0 +1,34 @@
+"""Wrap the rules as CrossGuard ResourceValidationPolicies (mandatory)."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from lucia_policies.rules import RULES, Rule
+
+
+def _policy(rule: Rule) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type != rule.resource_type:
+            return
+        for message in rule.check(args.props):
+            report_violation(f"{message} (fix: {rule.remediation})", None)
+
+    return ResourceValidationPolicy(
+        name=rule.policy_name,
+        description=f"CIS Docker Benchmark v1.6.0 {rule.cis_id}: {rule.title}",
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+def policy_pack() -> PolicyPack:
+    return PolicyPack(name="lucia-hardening",
+                      enforcement_level=EnforcementLevel.MANDATORY,
+                      policies=[_policy(rule) for rule in RULES])

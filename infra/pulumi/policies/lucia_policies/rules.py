@@ -1,0 +1,251 @@
+"""Each rule: a CIS id, the CIS title, and a check over a resource's inputs (camelCase,
+as the engine sends them) that returns the violations it finds.
+
+Rules are plain functions so they run in two places: inside the CrossGuard pack under
+`pulumi up`, and in the tests on the inputs captured by the mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
+CIS_VERSION = "1.6.0"
+
+Inputs = dict[str, Any]
+SENSITIVE_HOST_PATHS = ("/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr",
+                        "/var/run/docker.sock", "/run/docker.sock", "/var/lib/docker")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    cis_id: str
+    name: str
+    title: str
+    resource_type: str
+    check: Callable[[Inputs], list[str]]
+    remediation: str
+
+    @property
+    def policy_name(self) -> str:
+        return f"cis-{self.cis_id.replace('.', '-')}-{self.name}"
+
+
+def _capabilities(inputs: Inputs) -> list[str]:
+    caps = inputs.get("capabilities") or {}
+    problems = []
+    if "ALL" not in [c.upper() for c in caps.get("drops") or []]:
+        problems.append("capabilities.drops does not contain ALL")
+    if caps.get("adds"):
+        problems.append(f"capabilities.adds grants {caps['adds']}")
+    return problems
+
+
+def _privileged(inputs: Inputs) -> list[str]:
+    return ["privileged is true"] if inputs.get("privileged") else []
+
+
+def _sensitive_mounts(inputs: Inputs) -> list[str]:
+    problems = []
+    for mount in inputs.get("mounts") or []:
+        if mount.get("type") == "bind" and str(mount.get("source", "")).rstrip("/") in \
+                (*SENSITIVE_HOST_PATHS, ""):
+            problems.append(f"bind mount of host path {mount.get('source')!r}")
+    for volume in inputs.get("volumes") or []:
+        if volume.get("hostPath"):
+            problems.append(f"host path volume {volume['hostPath']!r}")
+    return problems
+
+
+def _ports(inputs: Inputs) -> list[str]:
+    problems = []
+    for port in inputs.get("ports") or []:
+        external = port.get("external")
+        if external is not None and float(external) <= 1024:
+            problems.append(f"host port {int(float(external))} is privileged (<= 1024)")
+    if inputs.get("publishAllPorts"):
+        problems.append("publishAllPorts publishes every exposed port")
+    return problems
+
+
+def _bound_interface(inputs: Inputs) -> list[str]:
+    return [f"port {int(float(p.get('internal', 0)))} is published on "
+            f"{p.get('ip') or '0.0.0.0'}, not 127.0.0.1"
+            for p in inputs.get("ports") or [] if p.get("ip") != "127.0.0.1"]
+
+
+def _host_mode(key: str) -> Callable[[Inputs], list[str]]:
+    def check(inputs: Inputs) -> list[str]:
+        return [f"{key} is host"] if inputs.get(key) == "host" else []
+    return check
+
+
+def _memory(inputs: Inputs) -> list[str]:
+    return [] if inputs.get("memory") else ["memory limit is not set"]
+
+
+def _cpu(inputs: Inputs) -> list[str]:
+    return [] if inputs.get("cpus") or inputs.get("cpuShares") else ["no CPU limit or shares"]
+
+
+def _read_only(inputs: Inputs) -> list[str]:
+    return [] if inputs.get("readOnly") is True else ["readOnly is not true"]
+
+
+def _tmpfs(inputs: Inputs) -> list[str]:
+    problems = []
+    for path, options in (inputs.get("tmpfs") or {}).items():
+        missing = {"noexec", "nosuid", "nodev"} - set(str(options).split(","))
+        if missing:
+            problems.append(f"tmpfs {path} lacks {', '.join(sorted(missing))}")
+    return problems
+
+
+def _restart(inputs: Inputs) -> list[str]:
+    policy = inputs.get("restart") or "no"
+    if policy == "no":
+        return ["no restart policy"]
+    if policy == "on-failure" and not 0 < float(inputs.get("maxRetryCount") or 0) <= 5:
+        return ["on-failure without maxRetryCount between 1 and 5"]
+    return []
+
+
+def _devices(inputs: Inputs) -> list[str]:
+    return [f"host device {d.get('hostPath')}" for d in inputs.get("devices") or []]
+
+
+def _propagation(inputs: Inputs) -> list[str]:
+    return [f"mount {m.get('target')} propagation {m['bindOptions']['propagation']}"
+            for m in inputs.get("mounts") or []
+            if (m.get("bindOptions") or {}).get("propagation") in ("shared", "rshared")]
+
+
+def _seccomp_apparmor(inputs: Inputs) -> list[str]:
+    return [f"security option {opt}" for opt in inputs.get("securityOpts") or []
+            if opt.replace("=", ":") in ("seccomp:unconfined", "apparmor:unconfined")]
+
+
+def _no_new_privileges(inputs: Inputs) -> list[str]:
+    opts = [o.replace("=", ":") for o in inputs.get("securityOpts") or []]
+    return [] if "no-new-privileges:true" in opts or "no-new-privileges" in opts else [
+        "securityOpts lacks no-new-privileges:true"]
+
+
+def _healthcheck(inputs: Inputs) -> list[str]:
+    tests = (inputs.get("healthcheck") or {}).get("tests") or []
+    return [] if tests and tests[0] != "NONE" else ["no healthcheck"]
+
+
+def _default_bridge(inputs: Inputs) -> list[str]:
+    networks = inputs.get("networksAdvanced") or []
+    if inputs.get("networkMode") in ("bridge", "default") or not networks:
+        return ["not attached to the stack's own network (default bridge)"]
+    return [f"attached to network {n['name']!r}" for n in networks
+            if n.get("name") in ("bridge", "host", "none")]
+
+
+def _docker_socket(inputs: Inputs) -> list[str]:
+    sources = [str(m.get("source", "")) for m in inputs.get("mounts") or []]
+    sources += [str(v.get("hostPath", "")) for v in inputs.get("volumes") or []]
+    return [f"mounts {s}" for s in sources if s.endswith("docker.sock")]
+
+
+def _non_root(inputs: Inputs) -> list[str]:
+    user = str(inputs.get("user") or "")
+    return [] if user and user.split(":")[0] not in ("root", "0") else [
+        f"user is {user or 'unset (root)'}"]
+
+
+def _network_driver(inputs: Inputs) -> list[str]:
+    return [] if (inputs.get("driver") or "bridge") == "bridge" else [
+        f"driver {inputs.get('driver')}"]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("4.1", "non-root-user", "Ensure that a user for the container has been created",
+         CONTAINER, _non_root, "run as a non-root user (user: '1000:1000' or 'redis')"),
+    Rule("5.2", "apparmor-not-unconfined",
+         "Ensure that, if applicable, an AppArmor Profile is enabled", CONTAINER,
+         _seccomp_apparmor, "remove apparmor:unconfined / seccomp:unconfined"),
+    Rule("5.4", "capabilities-dropped",
+         "Ensure that Linux kernel capabilities are restricted within containers",
+         CONTAINER, _capabilities, "capabilities: {drops: [ALL]} and no adds"),
+    Rule("5.5", "not-privileged", "Ensure that privileged containers are not used",
+         CONTAINER, _privileged, "privileged: false"),
+    Rule("5.6", "no-sensitive-host-mounts",
+         "Ensure sensitive host system directories are not mounted on containers",
+         CONTAINER, _sensitive_mounts, "use named volumes, not host directories"),
+    Rule("5.8", "no-privileged-ports",
+         "Ensure privileged ports are not mapped within containers", CONTAINER, _ports,
+         "publish on a host port above 1024"),
+    Rule("5.10", "no-host-network",
+         "Ensure that the host's network namespace is not shared", CONTAINER,
+         _host_mode("networkMode"), "attach to the stack network, not networkMode: host"),
+    Rule("5.11", "memory-limited", "Ensure that the memory usage for containers is limited",
+         CONTAINER, _memory, "set memory (MB)"),
+    Rule("5.12", "cpu-limited", "Ensure that CPU priority is set appropriately on containers",
+         CONTAINER, _cpu, "set cpus"),
+    Rule("5.13", "read-only-rootfs",
+         "Ensure that the container's root filesystem is mounted as read only", CONTAINER,
+         _read_only, "readOnly: true, with tmpfs for scratch space"),
+    Rule("5.13", "tmpfs-hardened",
+         "Ensure that the container's root filesystem is mounted as read only (tmpfs "
+         "allow-list)", CONTAINER, _tmpfs, "mount tmpfs with noexec,nosuid,nodev"),
+    Rule("5.14", "bound-to-loopback",
+         "Ensure that incoming container traffic is bound to a specific host interface",
+         CONTAINER, _bound_interface, "publish ports with ip: 127.0.0.1"),
+    Rule("5.15", "restart-policy",
+         "Ensure that the 'on-failure' container restart policy is set to '5'", CONTAINER,
+         _restart, "restart: on-failure with maxRetryCount 5, or unless-stopped"),
+    Rule("5.16", "no-host-pid", "Ensure that the host's process namespace is not shared",
+         CONTAINER, _host_mode("pidMode"), "leave pidMode unset"),
+    Rule("5.17", "no-host-ipc", "Ensure that the host's IPC namespace is not shared",
+         CONTAINER, _host_mode("ipcMode"), "leave ipcMode unset"),
+    Rule("5.18", "no-host-devices",
+         "Ensure that host devices are not directly exposed to containers", CONTAINER,
+         _devices, "remove devices"),
+    Rule("5.20", "no-shared-propagation", "Ensure mount propagation mode is not set to shared",
+         CONTAINER, _propagation, "use private propagation"),
+    Rule("5.21", "no-host-uts", "Ensure that the host's UTS namespace is not shared",
+         CONTAINER, _host_mode("utsMode"), "leave utsMode unset"),
+    Rule("5.22", "seccomp-not-disabled", "Ensure the default seccomp profile is not Disabled",
+         CONTAINER, _seccomp_apparmor, "remove seccomp:unconfined"),
+    Rule("5.26", "no-new-privileges",
+         "Ensure that the container is restricted from acquiring additional privileges",
+         CONTAINER, _no_new_privileges, "securityOpts: [no-new-privileges:true]"),
+    Rule("5.27", "healthcheck", "Ensure that container health is checked at runtime",
+         CONTAINER, _healthcheck, "set healthcheck.tests"),
+    Rule("5.30", "not-default-bridge",
+         "Ensure that Docker's default bridge 'docker0' is not used", CONTAINER,
+         _default_bridge, "attach to the stack's own network via networksAdvanced"),
+    Rule("5.30", "bridge-network-driver",
+         "Ensure that Docker's default bridge 'docker0' is not used (own bridge network)",
+         NETWORK, _network_driver, "use a user-defined bridge network"),
+    Rule("5.31", "no-host-userns", "Ensure that the host's user namespaces are not shared",
+         CONTAINER, _host_mode("usernsMode"), "leave usernsMode unset"),
+    Rule("5.32", "no-docker-socket",
+         "Ensure that the Docker socket is not mounted inside any containers", CONTAINER,
+         _docker_socket, "never mount docker.sock"),
+)
+
+# CIS 5.29 "Ensure that the PIDs cgroup limit is used": pulumi-docker 5.x Container has no
+# pids_limit input, so no policy can demand it. A documented exception (docs/deployment.md).
+EXCEPTIONS = {"5.29": "pulumi-docker 5.x Container cannot set a PIDs limit"}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: Rule
+    resource: str
+    message: str
+
+    def __str__(self) -> str:
+        return (f"CIS {self.rule.cis_id} {self.rule.policy_name}: {self.resource}: "
+                f"{self.message} (fix: {self.rule.remediation})")
+
+
+def check_resource(resource_type: str, name: str, inputs: Inputs) -> list[Violation]:
+    return [Violation(rule, name, message) for rule in RULES
+            if rule.resource_type == resource_type for message in rule.check(inputs)]

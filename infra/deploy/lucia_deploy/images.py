@@ -209,19 +209,23 @@ def git_revision() -> str:
     return result.stdout.strip() or "unknown"
 
 
-def build_service(client: docker.DockerClient, tag: str, configuration: str) -> None:
+def build_service(client: docker.DockerClient, tag: str, configuration: str,
+                  labels: dict[str, str] | None = None) -> None:
     build_base(client, BASES["python"])
     build_wheelhouse(image_python(client, BASES["python"].tag))
     with step(f"docker build {tag} ({configuration})"):
         _stream_build(client, path=str(REPO), dockerfile="service/Dockerfile", tag=tag,
                       buildargs={"BUILD_CONFIGURATION": configuration,
-                                 "VERSION": service_version(), "REVISION": git_revision()})
+                                 "VERSION": service_version(), "REVISION": git_revision()},
+                      labels=labels or {})
 
 
-def build_redis(client: docker.DockerClient, tag: str) -> None:
+def build_redis(client: docker.DockerClient, tag: str,
+                labels: dict[str, str] | None = None) -> None:
     build_base(client, BASES["redis"])
     with step(f"docker build {tag}"):
-        _stream_build(client, path=str(REPO / "infra" / "images" / "redis"), tag=tag)
+        _stream_build(client, path=str(REPO / "infra" / "images" / "redis"), tag=tag,
+                      labels=labels or {})
 
 
 def pull(client: docker.DockerClient, reference: str) -> None:

@@ -1,0 +1,253 @@
+"""`lucia-deploy up|down|status|outputs|images|policy --stack NAME`.
+
+`up` builds (or pulls) the images, then provisions the stack: with `pulumi up` and a local
+file backend when the Pulumi CLI is on PATH, otherwise by running the same program under
+recording mocks, checking the policies, and applying the resources with docker-py. It
+waits until every container is healthy and writes the outputs the gates read
+(.state/<stack>/outputs.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from lucia_deploy import apply, images, stacks
+from lucia_deploy.progress import say, step
+from lucia_deploy.recorder import Recording, record
+
+SOURCE_LABEL = "io.lucia.source-hash"
+
+
+def docker_client() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise SystemExit(f"lucia-deploy: the Docker engine is not reachable ({exc}); run "
+                         "`make bootstrap` (as root it installs and starts dockerd)") from None
+    return client
+
+
+def tree_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
+                                                     and "__pycache__" not in p.parts)
+        for path in files:
+            digest.update(str(path.relative_to(images.REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _fresh(client: docker.DockerClient, tag: str, source: str) -> bool:
+    try:
+        return client.images.get(tag).labels.get(SOURCE_LABEL) == source
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure_images(client: docker.DockerClient, outputs: dict[str, Any],
+                  config: dict[str, Any]) -> None:
+    """Build the local images when their sources changed; pull registry references."""
+    service_ref, redis_ref = outputs["service_image"], outputs["redis_image"]
+    if config.get("lucia:serviceImage"):
+        images.pull(client, service_ref)
+    else:
+        configuration = config.get("lucia:buildConfiguration", "Release")
+        source = tree_hash(images.REPO / "service") + configuration
+        if _fresh(client, service_ref, source):
+            say(f"{service_ref}: up to date")
+        else:
+            images.build_service(client, service_ref, configuration, {SOURCE_LABEL: source})
+    if config.get("lucia:redisImage"):
+        images.pull(client, redis_ref)
+    else:
+        source = tree_hash(images.REPO / "infra" / "images" / "redis")
+        if _fresh(client, redis_ref, source):
+            say(f"{redis_ref}: up to date")
+        else:
+            images.build_redis(client, redis_ref, {SOURCE_LABEL: source})
+
+
+def record_stack(stack: str) -> tuple[Recording, dict[str, Any]]:
+    config = stacks.stack_config(stack)
+    secret_values, secret_keys = stacks.qualified_secrets(stack)
+    from lucia_stack.config import ConfigError
+
+    try:
+        recording = record(stack, {**config, **secret_values}, secret_keys,
+                           project=stacks.PROJECT)
+    except ConfigError as exc:
+        raise SystemExit(f"lucia-deploy: {stacks.stack_file(stack).name}: {exc}") from None
+    return recording, config
+
+
+def policy_violations(recording: Recording) -> list[str]:
+    from lucia_policies.rules import check_resource
+
+    return [str(v) for r in recording.resources if r.custom
+            for v in check_resource(r.type, r.name, r.plain)]
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    recording, _ = record_stack(args.stack)
+    violations = policy_violations(recording)
+    for violation in violations:
+        print(violation)
+    print(f"{len(violations)} policy violation(s) in stack {args.stack}")
+    return 1 if violations else 0
+
+
+def _pulumi_up(stack: str, client: docker.DockerClient) -> dict[str, Any]:
+    """The CLI path: a local file backend under .state/pulumi, secrets set as secrets."""
+    backend = stacks.STATE / "pulumi"
+    backend.mkdir(parents=True, exist_ok=True)
+    passphrase_file = stacks.state_dir(stack) / "passphrase"
+    if not passphrase_file.exists():
+        passphrase_file.touch(mode=0o600)
+        passphrase_file.write_text(os.urandom(24).hex())
+    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{backend}",
+           "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file)}
+
+    def pulumi(*words: str, capture: bool = False) -> str:
+        result = subprocess.run(["pulumi", *words, "--stack", stack, "--non-interactive"],
+                                cwd=images.REPO, env=env, text=True, check=True,
+                                capture_output=capture)
+        return result.stdout if capture else ""
+
+    subprocess.run(["pulumi", "stack", "select", "--create", stack, "--non-interactive"],
+                   cwd=images.REPO, env=env, check=True)
+    for name, value in stacks.stack_secrets(stack).items():
+        subprocess.run(["pulumi", "config", "set", "--secret", "--stack", stack,
+                        f"lucia:{name}", "--", value], cwd=images.REPO, env=env, check=True)
+    pulumi("up", "--yes", "--skip-preview", "--policy-pack", "infra/pulumi/policies")
+    outputs = json.loads(pulumi("stack", "output", "--json", capture=True))
+    applier = apply.Applier(client)
+    for key in ("redis_container", "service_container"):
+        applier.wait_healthy(outputs[key], 180)
+    return outputs
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    client = docker_client()
+    with step(f"recording stack {args.stack} from the Pulumi program"):
+        recording, config = record_stack(args.stack)
+    violations = policy_violations(recording)
+    if violations:
+        print("\n".join(violations), file=sys.stderr)
+        raise SystemExit(f"lucia-deploy: {len(violations)} policy violation(s); not deploying")
+    say(f"policies: {sum(1 for r in recording.resources if r.custom)} resources, 0 violations")
+    ensure_images(client, recording.outputs, config)
+    if shutil.which("pulumi") and not args.no_cli:
+        with step("pulumi up (local file backend)"):
+            outputs = _pulumi_up(args.stack, client)
+    else:
+        with step(f"applying {args.stack} with docker-py (no Pulumi CLI on PATH)"):
+            applier = apply.Applier(client)
+            applier.apply(recording)
+            for change in applier.changes or ["no changes"]:
+                say(f"  {change}")
+        outputs = recording.outputs
+    path = stacks.write_outputs(args.stack, outputs)
+    elapsed = time.monotonic() - started
+    url = outputs["service_url"]
+    print(f"stack {args.stack} is up and healthy in {elapsed:.1f} s; outputs in "
+          f"{path.relative_to(images.REPO)}\n"
+          f"  service: {url}\n"
+          f"  try:     curl -s {url}/health\n"
+          f"           curl -s -X POST {url}/api/chat -H 'Content-Type: application/json' "
+          "-d '{\"message\": \"hello\"}'")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    client = docker_client()
+    removed = apply.down(client, stacks.PROJECT, args.stack, purge=args.purge)
+    for item in removed:
+        say(f"removed {item}")
+    if not args.purge:
+        say("the Redis volume is kept (use --purge to delete it)")
+    outputs = stacks.STATE / args.stack / "outputs.json"
+    outputs.unlink(missing_ok=True)
+    print(f"stack {args.stack} is down ({len(removed)} removed)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = docker_client()
+    containers = apply.stack_containers(client, stacks.PROJECT, args.stack)
+    if not containers:
+        print(f"stack {args.stack}: not running")
+        return 1
+    worst = 0
+    for container in sorted(containers, key=lambda c: c.name):
+        state = container.attrs["State"]
+        health = (state.get("Health") or {}).get("Status", "-")
+        ports = ", ".join(f"{b['HostIp']}:{b['HostPort']}->{p}"
+                          for p, bindings in (container.ports or {}).items()
+                          for b in bindings or [])
+        print(f"{container.name:28} {state['Status']:10} {health:10} {ports}")
+        worst = max(worst, 0 if health in ("healthy", "-") and state["Status"] == "running"
+                    else 1)
+    return worst
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    try:
+        print(json.dumps(stacks.read_outputs(args.stack), indent=2, sort_keys=True))
+    except stacks.StackError as exc:
+        raise SystemExit(f"lucia-deploy: {exc}") from None
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    client = docker_client()
+    recording, config = record_stack(args.stack)
+    ensure_images(client, recording.outputs, config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lucia-deploy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, handler, help_text in (
+        ("up", cmd_up, "build images and provision the stack; wait until healthy"),
+        ("down", cmd_down, "remove the stack's containers and network (volume kept)"),
+        ("status", cmd_status, "show the stack's containers and health"),
+        ("outputs", cmd_outputs, "print the stack outputs the gates read"),
+        ("images", cmd_images, "build or pull the stack's images only"),
+        ("policy", cmd_policy, "check the stack's resources against the hardening policies"),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--stack", default=os.environ.get("STACK", "dev"))
+        command.set_defaults(handler=handler)
+        if name == "down":
+            command.add_argument("--purge", action="store_true",
+                                 help="also delete the Redis data volume")
+        if name == "up":
+            command.add_argument("--no-cli", action="store_true",
+                                 help="use the docker-py applier even if pulumi is on PATH")
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (stacks.StackError, apply.ApplyError, images.ImageError) as exc:
+        print(f"lucia-deploy: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,31 +1,64 @@
-# One command per job. `make test` is what CI runs (.ci/run).
+# One command per job. `make up` is the main job; `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+DEPLOY := $(VENV)/bin/lucia-deploy
+STACK ?= dev
 PORT ?= 8080
 REDIS_PORT ?= 6379
 
-.PHONY: help bootstrap test lint unit run clean
+.PHONY: help bootstrap up down purge status outputs images policy verify test lint unit \
+        program gates run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-bootstrap:  ## install what the other targets need (idempotent)
+bootstrap:  ## install what the other targets need: packages, dockerd, .venv, base images
 	@infra/bootstrap.sh
 
-lint: bootstrap  ## ruff over the service and the tests
-	$(PY) -m ruff check service tests
+up: bootstrap  ## build and deploy STACK (default dev), wait until healthy, print the URL
+	$(DEPLOY) up --stack $(STACK)
+
+down: bootstrap  ## remove STACK's containers and network (the Redis volume is kept)
+	$(DEPLOY) down --stack $(STACK)
+
+purge: bootstrap  ## remove STACK including its Redis volume
+	$(DEPLOY) down --stack $(STACK) --purge
+
+status: bootstrap  ## STACK's containers and their health
+	$(DEPLOY) status --stack $(STACK)
+
+outputs: bootstrap  ## STACK's outputs (what the gates read)
+	$(DEPLOY) outputs --stack $(STACK)
+
+images: bootstrap  ## build STACK's images only
+	$(DEPLOY) images --stack $(STACK)
+
+policy: bootstrap  ## check STACK's resources against the hardening policies
+	$(DEPLOY) policy --stack $(STACK)
+
+verify: bootstrap  ## run the gates against STACK, which must be up
+	LUCIA_STACK=$(STACK) $(PY) -m pytest tests/infra
+
+lint: bootstrap  ## ruff over the code and the tests
+	$(PY) -m ruff check service infra tests
 
 unit: bootstrap  ## unit tests: service against a real redis-server and the simulators
 	$(PY) -m pytest tests/unit
 
-test: lint unit  ## everything CI runs
+program: bootstrap  ## the Pulumi program under mocks, and the policies, for every stack
+	$(PY) -m pytest tests/program
 
-run: bootstrap  ## run lucia locally on :$(PORT) with a local redis-server on :$(REDIS_PORT)
+gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
+	infra/with-stack.sh ci $(MAKE) --no-print-directory verify STACK=ci
+
+test: lint unit program gates  ## everything CI runs
+
+run: bootstrap  ## run lucia without containers on :$(PORT), with a local redis-server
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || \
 	  (echo "==> starting redis-server on 127.0.0.1:$(REDIS_PORT)"; \
 	   redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --daemonize yes --save '' >/dev/null)
 	REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 LUCIA_PORT=$(PORT) $(PY) -m lucia
 
-clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache reports
+clean:  ## remove the virtualenv, caches, build outputs and local stack state
+	rm -rf $(VENV) .pytest_cache .ruff_cache reports build

@@ -23,9 +23,30 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# A real redis-server for the unit tests (they start their own on a free port).
-if ! command -v redis-server >/dev/null 2>&1; then
-  apt_install redis-server
+# What the tests and the deploy tool need from Debian: a real redis-server for the unit
+# tests (they start their own on a free port), the Docker engine, debootstrap for the
+# base images.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+
+# The Docker engine: there is no systemd here, so start dockerd in the background.
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: the Docker engine is not running and we are not root to start it" >&2
+    exit 1
+  fi
+  step "starting dockerd (log: /var/log/lucia-dockerd.log)"
+  nohup dockerd >/var/log/lucia-dockerd.log 2>&1 &
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/lucia-dockerd.log" >&2; exit 1; }
 fi
 
 stamp="$VENV/.lucia-installed"
@@ -40,4 +61,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ service/pyproject.t
   "$VENV/bin/python" -m pip install --quiet -e ./service -e . --group dev
   touch "$stamp"
 fi
+# The Debian base images (debootstrap + docker import), built once.
+"$VENV/bin/python" -m lucia_deploy.images
 step "bootstrap done"

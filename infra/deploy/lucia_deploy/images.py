@@ -239,3 +239,17 @@ def pull(client: docker.DockerClient, reference: str) -> None:
                 f"cannot pull {reference} ({exc.explanation}); no registry is reachable "
                 "here, so leave the stack's image settings empty to build from Debian "
                 "packages") from None
+
+
+def main() -> None:
+    """Build the base images that are missing (`python -m lucia_deploy.images`)."""
+    client = docker.from_env(timeout=120)
+    for recipe in BASES.values():
+        if image_exists(client, recipe.tag):
+            say(f"{recipe.tag}: present")
+        else:
+            build_base(client, recipe)
+
+
+if __name__ == "__main__":
+    main()

@@ -72,7 +72,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded = recorded
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802  -- gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             for resource in reversed(self.recorded):
@@ -122,7 +122,8 @@ class Recording:
         return [r for r in self.resources if r.type == type_]
 
     def named(self, name: str) -> Resource:
-        return next(r for r in self.resources if r.name == name)
+        """The custom (provider) resource of that name, not a component that shares it."""
+        return next(r for r in self.resources if r.name == name and r.custom)
 
 
 def record(stack: str, config: dict[str, Any], secret_keys: list[str],

@@ -133,15 +133,17 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     config = config or pulumi.Config("lucia")
     values = {key.name: _read(config, key) for key in KEYS if not key.secret}
     secrets: dict[str, pulumi.Output[str]] = {}
-    for key in KEYS:
-        if not key.secret:
-            continue
-        if key.default is None:
-            secrets[key.name] = config.require_secret(key.name)
-        else:
-            secrets[key.name] = config.get_secret(key.name) or pulumi.Output.secret(key.default)
-    for name in ("redisPassword", "redisServicePassword"):
-        secrets[name] = secrets[name].apply(_check_password(name))
+    for key in (k for k in KEYS if k.secret):
+        # Read the plain value once to check it here, where a ConfigError is clear, then
+        # keep it only as a secret Output (what get_secret does).
+        raw = config.get(key.name)
+        if raw is None and key.default is None:
+            raise ConfigError(f"lucia:{key.name} is required (a secret; never in a stack file)")
+        value = key.default if raw is None else raw
+        if key.name in ("redisPassword", "redisServicePassword") and not _PASSWORD.match(value):
+            raise ConfigError(f"lucia:{key.name} must be 16-128 characters of "
+                              "A-Z a-z 0-9 _ -")
+        secrets[key.name] = pulumi.Output.secret(value)
     if not 10 <= values["redisMaxmemoryPercent"] <= 95:
         raise ConfigError("lucia:redisMaxmemoryPercent must be between 10 and 95")
     if not 1024 < values["servicePort"] < 65536:
@@ -155,10 +157,3 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
                               f"not {name}")
     return StackConfig(pulumi.get_project(), pulumi.get_stack(), values, secrets)
 
-
-def _check_password(name: str):  # noqa: ANN202  -- returns a checker closure for apply
-    def check(value: str) -> str:
-        if not _PASSWORD.match(value or ""):
-            raise ConfigError(f"lucia:{name} must be 16-128 characters of A-Z a-z 0-9 _ -")
-        return value
-    return check

@@ -28,7 +28,12 @@ def _policy(rule: Rule) -> ResourceValidationPolicy:
     )
 
 
+def policies() -> list[ResourceValidationPolicy]:
+    return [_policy(rule) for rule in RULES]
+
+
 def policy_pack() -> PolicyPack:
+    """Construct the pack; PolicyPack starts serving the engine, so only __main__ calls it."""
     return PolicyPack(name="lucia-hardening",
                       enforcement_level=EnforcementLevel.MANDATORY,
-                      policies=[_policy(rule) for rule in RULES])
+                      policies=policies())

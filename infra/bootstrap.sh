@@ -40,6 +40,10 @@ if ! docker info >/dev/null 2>&1; then
     echo "bootstrap: the Docker engine is not running and we are not root to start it" >&2
     exit 1
   fi
+  # A dockerd killed with its machine leaves a pid file that stops the next one starting.
+  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+  fi
   step "starting dockerd (log: /var/log/lucia-dockerd.log)"
   nohup dockerd >/var/log/lucia-dockerd.log 2>&1 &
   for _ in $(seq 60); do

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge status outputs images policy verify test lint unit \
-        program gates run clean
+        program gates docs run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	infra/with-stack.sh ci $(MAKE) --no-print-directory verify STACK=ci
 
 test: lint unit program gates  ## everything CI runs
+
+docs: bootstrap  ## regenerate docs/configuration.md from the code
+	$(PY) -m lucia_deploy.configdoc
 
 run: bootstrap  ## run lucia without containers on :$(PORT), with a local redis-server
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || \

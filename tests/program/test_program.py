@@ -9,6 +9,7 @@ import pytest
 
 from lucia_deploy.recorder import Recording
 from lucia_deploy.stacks import stack_config
+from lucia_stack import simulators
 from lucia_stack.config import KEYS_BY_NAME, ConfigError
 from tests.program.conftest import SECRET_VALUES, STACKS, Record
 
@@ -16,7 +17,16 @@ CONTAINER = "docker:index/container:Container"
 
 
 def containers(recording: Recording) -> dict[str, dict]:
-    return {r.name.rsplit("-", 1)[-1]: r.plain for r in recording.of_type(CONTAINER)}
+    """Container inputs by component label: service, redis, sim-ha, sim-llm."""
+    found = {}
+    for resource in recording.of_type(CONTAINER):
+        labels = {item["label"]: item["value"] for item in resource.plain["labels"]}
+        found[labels["io.lucia.component"]] = resource.plain
+    return found
+
+
+def uses_simulators(stack: str) -> bool:
+    return bool(stack_config(stack).get("lucia:simulators"))
 
 
 def test_every_expected_stack_exists() -> None:
@@ -27,12 +37,15 @@ def test_every_expected_stack_exists() -> None:
 def test_inventory_is_network_volume_and_two_containers(recordings: dict[str, Recording],
                                                         stack: str) -> None:
     custom = sorted((r.type, r.name) for r in recordings[stack].resources if r.custom)
-    assert custom == sorted([
+    expected = [
         ("docker:index/network:Network", f"lucia-{stack}-net"),
         ("docker:index/volume:Volume", f"lucia-{stack}-redis-data"),
         (CONTAINER, f"lucia-{stack}-redis"),
         (CONTAINER, f"lucia-{stack}-service"),
-    ])
+    ]
+    if uses_simulators(stack):
+        expected += [(CONTAINER, f"lucia-{stack}-sim-ha"), (CONTAINER, f"lucia-{stack}-sim-llm")]
+    assert custom == sorted(expected)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -123,21 +136,38 @@ def test_staging_and_ci_fsync_always(recordings: dict[str, Recording]) -> None:
 def test_secrets_are_marked_secret_and_only_in_env(recordings: dict[str, Recording],
                                                    stack: str) -> None:
     for resource in recordings[stack].of_type(CONTAINER):
-        assert resource.secret_paths() == {"envs"}, resource.name
+        expected = set() if "-sim-" in resource.name else {"envs"}
+        assert resource.secret_paths() == expected, resource.name
         public = json.dumps({k: v for k, v in resource.plain.items() if k != "envs"})
         for secret in SECRET_VALUES:
             assert secret not in public, f"{resource.name} leaks a secret outside envs"
     assert not any(secret in json.dumps(recordings[stack].outputs) for secret in SECRET_VALUES)
 
 
+def service_env(recording: Recording) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in containers(recording)["service"]["envs"])
+
+
 def test_service_env_carries_the_connection_settings(recordings: dict[str, Recording]) -> None:
-    env = dict(item.split("=", 1) for item in containers(recordings["ci"])["service"]["envs"])
+    env = service_env(recordings["homelab"])
     assert env["REDIS_URL"] == "redis://redis:6379/0"
     assert env["REDIS_USERNAME"] == "lucia"
     assert env["REDIS_PASSWORD"] == "service-password-for-tests"
     assert env["LUCIA_API_KEY"] == "api-test-secret-key"
     assert env["ConnectionStrings__chat-model"].endswith("Provider=openai")
     assert "ConnectionStrings__embeddings" not in env  # empty values are left out
+
+
+def test_simulators_fill_only_what_is_unset(record_stack: Record,
+                                            recordings: dict[str, Recording]) -> None:
+    env = service_env(record_stack("ci", secrets={"lucia:chatModel": ""}))
+    assert env["HomeAssistant__BaseUrl"] == "http://homeassistant:8123"
+    assert env["HomeAssistant__AccessToken"] == "ha-test-secret-token"  # set, so kept
+    assert env["ConnectionStrings__chat-model"] == simulators.LLM_CONNECTION  # unset: filled
+    assert env["ConnectionStrings__embeddings"] == simulators.LLM_CONNECTION
+    sims = containers(recordings["ci"])
+    assert sims["sim-ha"]["ports"] == [{"internal": 8123, "external": 5290, "ip": "127.0.0.1"}]
+    assert sims["sim-llm"]["ports"] == [{"internal": 8000, "external": 5291, "ip": "127.0.0.1"}]
 
 
 def test_stacks_share_no_resource_names(recordings: dict[str, Recording]) -> None:

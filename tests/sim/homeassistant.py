@@ -120,6 +120,10 @@ async def call_service(request: web.Request) -> web.Response:
     return web.json_response(changed)
 
 
+async def sim_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 async def sim_reset(request: web.Request) -> web.Response:
     _reset(request.app)
     return web.json_response({"reset": True})
@@ -146,6 +150,7 @@ def make_app(token: str | None = None) -> web.Application:
         web.get("/api/states", states),
         web.get("/api/states/{entity_id}", state),
         web.post("/api/services/{domain}/{service}", call_service),
+        web.get("/sim/health", sim_health),
         web.post("/sim/reset", sim_reset),
         web.post("/sim/config", sim_config),
         web.get("/sim/calls", sim_calls),

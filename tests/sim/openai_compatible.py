@@ -178,6 +178,10 @@ async def sim_config(request: web.Request) -> web.Response:
     return web.json_response(request.app[CONFIG])
 
 
+async def sim_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 async def sim_reset(request: web.Request) -> web.Response:
     request.app[CONFIG].clear()
     request.app[CONFIG].update(DEFAULTS)
@@ -195,6 +199,7 @@ def make_app() -> web.Application:
     app[REQUESTS] = []
     app.add_routes([
         web.post("/sim/config", sim_config),
+        web.get("/sim/health", sim_health),
         web.post("/sim/reset", sim_reset),
         web.get("/sim/requests", sim_requests),
         web.get("/v1/models", models),

@@ -71,6 +71,13 @@ def ensure_images(client: docker.DockerClient, outputs: dict[str, Any],
             say(f"{service_ref}: up to date")
         else:
             images.build_service(client, service_ref, configuration, {SOURCE_LABEL: source})
+    if "sim_image" in outputs:
+        sim_ref = outputs["sim_image"]
+        source = tree_hash(images.REPO / "tests" / "sim") + client.images.get(service_ref).id
+        if _fresh(client, sim_ref, source):
+            say(f"{sim_ref}: up to date")
+        else:
+            images.build_sims(client, sim_ref, service_ref, {SOURCE_LABEL: source})
     if config.get("lucia:redisImage"):
         images.pull(client, redis_ref)
     else:
@@ -135,8 +142,9 @@ def _pulumi_up(stack: str, client: docker.DockerClient) -> dict[str, Any]:
     pulumi("up", "--yes", "--skip-preview", "--policy-pack", "infra/pulumi/policies")
     outputs = json.loads(pulumi("stack", "output", "--json", capture=True))
     applier = apply.Applier(client)
-    for key in ("redis_container", "service_container"):
-        applier.wait_healthy(outputs[key], 180)
+    for key, name in outputs.items():
+        if key.endswith("_container"):
+            applier.wait_healthy(name, 180)
     return outputs
 
 

@@ -228,6 +228,13 @@ def build_redis(client: docker.DockerClient, tag: str,
                       labels=labels or {})
 
 
+def build_sims(client: docker.DockerClient, tag: str, service_image: str,
+               labels: dict[str, str] | None = None) -> None:
+    with step(f"docker build {tag} (simulators on {service_image})"):
+        _stream_build(client, path=str(REPO / "tests" / "sim"), tag=tag,
+                      buildargs={"SERVICE_IMAGE": service_image}, labels=labels or {})
+
+
 def pull(client: docker.DockerClient, reference: str) -> None:
     if image_exists(client, reference):
         return

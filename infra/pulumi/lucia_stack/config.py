@@ -51,6 +51,12 @@ KEYS: tuple[Key, ...] = (
     Key("logLevel", str, "INFO", "LUCIA_LOG_LEVEL of the service.",
         allowed=("DEBUG", "INFO", "WARNING", "ERROR")),
     Key("homeAssistantUrl", str, "", "Home Assistant base URL; empty means not configured."),
+    Key("simulators", bool, False, "Also run the Home Assistant and OpenAI-compatible "
+        "simulators (tests/sim) on the stack network, and point the service at them unless "
+        "homeAssistantUrl / chatModel / embeddingsModel are set. For dev and ci."),
+    Key("simulatorPortBase", int, 0, "Publish the Home Assistant simulator on 127.0.0.1 at "
+        "this port and the LLM simulator at the next one, for tests to drive them "
+        "(0 = not published)."),
     Key("serviceEnvironment", dict, {}, "Extra non-secret LUCIA_* variables for the service, "
         "e.g. LUCIA_MAX_MESSAGE_CHARS."),
     Key("redisPassword", str, None, "Password of Redis's default (admin) user.", secret=True),
@@ -75,6 +81,10 @@ def default_service_image() -> str:
 
 
 LOCAL_REDIS_IMAGE = "lucia-redis:7.0-bookworm-r1"
+
+
+def simulator_image() -> str:
+    return default_service_image().replace("lucia:", "lucia-sims:", 1)
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,9 @@ class ConfigError(ValueError):
 
 
 def _read(config: pulumi.Config, key: Key) -> Any:
-    if key.kind is int:
+    if key.kind is bool:
+        value = config.get_bool(key.name)
+    elif key.kind is int:
         value = config.get_int(key.name)
     elif key.kind is float:
         value = config.get_float(key.name)
@@ -148,9 +160,10 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         raise ConfigError("lucia:redisMaxmemoryPercent must be between 10 and 95")
     if not 1024 < values["servicePort"] < 65536:
         raise ConfigError("lucia:servicePort must be above 1024 (CIS 5.8) and below 65536")
-    port = values["redisPublishPort"]
-    if port and not 1024 < port < 65536:
-        raise ConfigError("lucia:redisPublishPort must be 0 or above 1024 (CIS 5.8)")
+    for name in ("redisPublishPort", "simulatorPortBase"):
+        port = values[name]
+        if port and not 1024 < port < 65535:
+            raise ConfigError(f"lucia:{name} must be 0 or above 1024 (CIS 5.8)")
     for name in values["serviceEnvironment"]:
         if not name.startswith("LUCIA_"):
             raise ConfigError(f"lucia:serviceEnvironment may only set LUCIA_* variables, "

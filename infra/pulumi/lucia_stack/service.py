@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from lucia_stack import redis
+from lucia_stack import redis, simulators
 from lucia_stack.config import StackConfig
 from lucia_stack.hardening import hardened, labels
 
@@ -17,12 +17,21 @@ class Service(pulumi.ComponentResource):
                  redis_host: pulumi.Input[str], depends_on: list[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("lucia:stack:Service", name, None, opts)
-        secrets = config.secrets
+        secrets = dict(config.secrets)
+        self.home_assistant_url = config.homeAssistantUrl
+        if config.simulators:
+            # Point at the simulators whatever the operator left unset.
+            self.home_assistant_url = self.home_assistant_url or simulators.HA_URL
+            fallback = {"homeAssistantToken": simulators.HA_TOKEN,
+                        "chatModel": simulators.LLM_CONNECTION,
+                        "embeddingsModel": simulators.LLM_CONNECTION}
+            for key, value in fallback.items():
+                secrets[key] = secrets[key].apply(lambda v, d=value: v or d)
         plain = {
             "LUCIA_PORT": str(CONTAINER_PORT),
             "LUCIA_LOG_LEVEL": config.logLevel,
             "REDIS_USERNAME": redis.SERVICE_USER,
-            "HomeAssistant__BaseUrl": config.homeAssistantUrl,
+            "HomeAssistant__BaseUrl": self.home_assistant_url,
             **{k: str(v) for k, v in config.serviceEnvironment.items()},
         }
         envs = pulumi.Output.all(
@@ -49,7 +58,7 @@ class Service(pulumi.ComponentResource):
                                                                     aliases=["lucia"])],
             healthcheck=docker.ContainerHealthcheckArgs(                     # CIS 5.27
                 tests=["CMD", "python", "-m", "lucia.healthcheck"],
-                interval="10s", timeout="4s", retries=3, start_period="15s"),
+                interval="5s", timeout="4s", retries=3, start_period="15s"),
             labels=labels(config.project, config.stack, "service"),
             # SIGTERM, then up to 15 s for in-flight requests to drain (the app allows 10).
             stop_timeout=15,

@@ -38,7 +38,7 @@ policy: bootstrap  ## check STACK's resources against the hardening policies
 	$(DEPLOY) policy --stack $(STACK)
 
 verify: bootstrap  ## run the gates against STACK, which must be up
-	LUCIA_STACK=$(STACK) $(PY) -m pytest tests/infra
+	LUCIA_STACK=$(STACK) $(PY) -m pytest tests/infra tests/functional
 
 lint: bootstrap  ## ruff over the code and the tests
 	$(PY) -m ruff check service infra tests
@@ -49,8 +49,9 @@ unit: bootstrap  ## unit tests: service against a real redis-server and the simu
 program: bootstrap  ## the Pulumi program under mocks, and the policies, for every stack
 	$(PY) -m pytest tests/program
 
+# The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
-	infra/with-stack.sh ci $(MAKE) --no-print-directory verify STACK=ci
+	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci $(MAKE) --no-print-directory verify STACK=ci
 
 test: lint unit program gates  ## everything CI runs
 

@@ -18,6 +18,7 @@ from lucia.logs import request_id_var
 log = logging.getLogger("lucia.http")
 
 PROTECTED_PREFIXES = ("/api/", "/a2a/")
+AGENT_CARD_SUFFIX = "/.well-known/agent-card.json"
 _REQUEST_ID_MAX = 128
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
                415: "unsupported_media_type", 400: "bad_request"}
@@ -78,7 +79,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     expected = request.app[keys.SETTINGS].api_key
-    if expected is not None and request.path.startswith(PROTECTED_PREFIXES):
+    # Agent cards are for discovery: public, as A2A clients fetch them before any auth.
+    if expected is not None and request.path.startswith(PROTECTED_PREFIXES) \
+            and not request.path.endswith(AGENT_CARD_SUFFIX):
         given = request.headers.get("X-Api-Key", "")
         if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
             raise ApiError(401, "unauthorized", "a valid X-Api-Key header is required")

@@ -220,11 +220,14 @@ def _schemas(max_chars: int) -> dict[str, Any]:
     }
 
 
-def build_openapi(version: str, max_chars: int, agent_ids: list[str]) -> dict[str, Any]:
+def build_openapi(version: str, max_chars: int, agent_ids: list[str],
+                  api_key_required: bool) -> dict[str, Any]:
+    """The contract of this deployment: with LUCIA_API_KEY set, /api/* and /a2a/* require
+    X-Api-Key and document 401; without it they are open and say so."""
     agent = _agent_param(agent_ids)
     session = _id_param("sessionId", "A session id (the chat's sessionId).")
     task = _id_param("taskId", "A task id (the chat's taskId).")
-    secured = [{"ApiKey": []}]
+    secured = [{"ApiKey": []}] if api_key_required else []
     chat_links = {
         "GetSession": {"operationId": "getSession",
                        "parameters": {"sessionId": "$response.body#/sessionId"},
@@ -299,9 +302,9 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str]) -> dict[st
             "security": [], "responses": {"200": _json(_ref("AgentCard"), "The card.")},
         }},
         "/a2a/{agentId}/.well-known/agent-card.json": {"get": {
-            "operationId": "agentWellKnownCard", "summary": "An agent's card.",
-            "parameters": [agent],
-            "responses": {"200": _json(_ref("AgentCard"), "The card."), **_errors(401, 404)},
+            "operationId": "agentWellKnownCard", "summary": "An agent's card (public).",
+            "parameters": [agent], "security": [],
+            "responses": {"200": _json(_ref("AgentCard"), "The card."), **_errors(404)},
         }},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document.", "security": [],
@@ -313,16 +316,20 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str]) -> dict[st
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }},
     }
-    return {
+    if not api_key_required:
+        for item in paths.values():
+            for operation in item.values():
+                operation["responses"].pop("401", None)
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "lucia agent host", "version": version,
                  "description": "Routes messages to Home Assistant agents; A2A compatible."},
         "paths": paths,
         "security": secured,
-        "components": {
-            "schemas": _schemas(max_chars),
-            "securitySchemes": {"ApiKey": {
-                "type": "apiKey", "in": "header", "name": "X-Api-Key",
-                "description": "Required on /api/* and /a2a/* only when LUCIA_API_KEY is set."}},
-        },
+        "components": {"schemas": _schemas(max_chars)},
     }
+    if api_key_required:
+        document["components"]["securitySchemes"] = {"ApiKey": {
+            "type": "apiKey", "in": "header", "name": "X-Api-Key",
+            "description": "Required on /api/* and /a2a/* (LUCIA_API_KEY is set)."}}
+    return document

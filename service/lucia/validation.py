@@ -65,7 +65,7 @@ def parse_chat_request(body: Any, max_chars: int) -> tuple[str, str | None]:
         raise ApiError(400, "invalid_request", "message is required")
     message = check_message(body["message"], max_chars)
     session_id = body.get("sessionId")
-    if session_id is not None:
+    if "sessionId" in body:
         if not isinstance(session_id, str):
             raise ApiError(400, "invalid_session_id", "sessionId must be a string")
         check_id(session_id, "sessionId", "invalid_session_id")

@@ -99,7 +99,8 @@ async def agent_well_known_card(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     return web.json_response(build_openapi(request.app[keys.VERSION], settings.max_message_chars,
-                                           request.app[keys.REGISTRY].ids))
+                                           request.app[keys.REGISTRY].ids,
+                                           api_key_required=settings.api_key is not None))
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -29,7 +29,8 @@ async def test_protected_paths_need_the_key(keyed_client: TestClient, method: st
 
 
 @pytest.mark.parametrize("path", ["/alive", "/health", "/metrics", "/openapi.json",
-                                  "/.well-known/agent-card.json"])
+                                  "/.well-known/agent-card.json",
+                                  "/a2a/light-agent/.well-known/agent-card.json"])
 async def test_open_paths_need_no_key(keyed_client: TestClient, path: str) -> None:
     assert (await keyed_client.get(path)).status == 200
 

@@ -27,6 +27,7 @@ JSON = {"Content-Type": "application/json"}
         ('{"message": "hi", "sessionId": "../etc"}', JSON, 400, "invalid_session_id"),
         ('{"message": "hi", "sessionId": ""}', JSON, 400, "invalid_session_id"),
         ('{"message": "hi", "sessionId": 7}', JSON, 400, "invalid_session_id"),
+        ('{"message": "hi", "sessionId": null}', JSON, 400, "invalid_session_id"),
         ('{"message": "hi", "sessionId": "' + "a" * 129 + '"}', JSON, 400,
          "invalid_session_id"),
         ('{"message": "' + "x" * 4001 + '"}', JSON, 400, "message_too_long"),

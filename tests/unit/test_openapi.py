@@ -50,12 +50,30 @@ async def test_every_operation_documents_its_errors_and_has_an_id(
     for path, item in document["paths"].items():
         for method, operation in item.items():
             operation_ids.append(operation["operationId"])
-            protected = path.startswith(("/api/", "/a2a/")) and "well-known" not in path
-            if protected:
-                assert "401" in operation["responses"], f"{method} {path} lacks 401"
+            assert "401" not in operation["responses"], f"{method} {path}: no key, no 401"
             if "requestBody" in operation:
                 assert {"413", "415"} <= set(operation["responses"]), f"{method} {path}"
     assert len(operation_ids) == len(set(operation_ids))
+
+
+async def test_with_an_api_key_protected_operations_require_it(make_client: MakeClient) -> None:
+    client = await make_client(api_key="k")
+    document = await (await client.get("/openapi.json")).json()
+    validate(document)
+    assert document["security"] == [{"ApiKey": []}]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            protected = path.startswith(("/api/", "/a2a/")) and "well-known" not in path
+            if protected:
+                assert "401" in operation["responses"], f"{method} {path} lacks 401"
+                assert "security" not in operation, f"{method} {path} overrides security"
+            else:
+                assert operation["security"] == [], f"{method} {path} should be open"
+
+
+async def test_without_an_api_key_nothing_is_secured(document: dict[str, Any]) -> None:
+    assert document["security"] == []
+    assert "securitySchemes" not in document["components"]
 
 
 async def test_chat_links_to_its_session_and_task(document: dict[str, Any]) -> None:

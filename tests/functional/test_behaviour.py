@@ -1,0 +1,167 @@
+"""The deployed service behaves as documented: health, agents, chat that controls Home
+Assistant, routing, multi-agent turns, errors, memory, persistence across restarts,
+semantic matching with embeddings from the simulator."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import docker
+import pytest
+
+from tests.functional.conftest import Simulator
+from tests.support.deployed import Deployed
+
+
+def chat(deployed: Deployed, message: str, session_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message}
+    if session_id:
+        body["sessionId"] = session_id
+    status, reply = deployed.call("POST", "/api/chat", body)
+    assert status == 200, reply
+    return reply
+
+
+def wait_healthy(engine: docker.DockerClient, deployed: Deployed, name: str) -> None:
+    container = engine.containers.get(name)
+
+    def healthy() -> bool:
+        container.reload()
+        return container.attrs["State"].get("Health", {}).get("Status") == "healthy"
+    deployed.wait_until(healthy, 90, f"{name} healthy")
+
+
+def test_health_is_healthy_then_degraded_without_home_assistant(
+        deployed: Deployed, engine: docker.DockerClient) -> None:
+    status, body = deployed.call("GET", "/health", auth=False)
+    assert (status, body["status"]) == (200, "Healthy")
+    assert body["services"] == {"redis": "Connected", "homeAssistant": "Connected",
+                                "llm": "Configured"}
+    simulator = engine.containers.get(deployed.outputs["sim_ha_container"])
+    simulator.stop(timeout=5)
+    try:
+        status, body = deployed.call("GET", "/health", auth=False)
+        assert (status, body["status"]) == (200, "Degraded")
+        assert body["services"]["homeAssistant"] == "Disconnected"
+        reply = chat(deployed, "turn on the kitchen light")
+        assert reply["response"].startswith("I can't reach Home Assistant")
+    finally:
+        simulator.start()
+        wait_healthy(engine, deployed, simulator.name)
+    deployed.wait_until(lambda: deployed.call("GET", "/health")[1]["status"] == "Healthy",
+                        30, "Healthy again")
+
+
+def test_agent_registry_lists_orchestrator_first(deployed: Deployed) -> None:
+    status, cards = deployed.call("GET", "/api/agents")
+    assert status == 200
+    assert [c["url"].rsplit("/", 1)[1] for c in cards] == [
+        "orchestrator", "light-agent", "climate-agent", "general-assistant"]
+    assert cards[0]["url"].startswith(deployed.url)
+    assert deployed.call("GET", "/api/agents/toaster")[0] == 404
+
+
+def test_basic_chat_goes_through_the_llm(deployed: Deployed, llm: Simulator) -> None:
+    reply = chat(deployed, "tell me about the weather")
+    assert reply["agent"] == "general-assistant"
+    assert reply["response"] == "(simulated model) You said: tell me about the weather"
+    paths = [r["path"] for r in llm.call("GET", "/sim/requests")]
+    assert paths == ["/v1/chat/completions", "/v1/chat/completions"]  # routing, answer
+
+
+def test_chat_turns_on_a_light(deployed: Deployed, ha: Simulator) -> None:
+    reply = chat(deployed, "turn on the kitchen light")
+    assert reply == {**reply, "agent": "light-agent", "response": "Turned on Kitchen Light."}
+    assert ha.call("GET", "/api/states/light.kitchen")["state"] == "on"
+    assert ha.call("GET", "/sim/calls") == [
+        {"domain": "light", "service": "turn_on", "data": {"entity_id": ["light.kitchen"]}}]
+
+
+@pytest.mark.parametrize(("message", "agent"), [
+    ("dim the bedroom lamp to 20%", "light-agent"),
+    ("set the thermostat temperature to 19 degrees", "climate-agent"),
+    ("what can you tell me about octopuses?", "general-assistant"),
+])
+def test_intent_routing_reaches_each_agent(deployed: Deployed, ha: Simulator, message: str,
+                                           agent: str) -> None:
+    assert chat(deployed, message)["agent"] == agent
+
+
+def test_multi_agent_request(deployed: Deployed, ha: Simulator) -> None:
+    reply = chat(deployed, "turn on the kitchen light and set the temperature to 22 degrees")
+    assert reply["response"].splitlines() == ["Turned on Kitchen Light.",
+                                              "Set Living Room Thermostat to 22°."]
+    assert ha.call("GET", "/api/states/climate.living_room")["attributes"]["temperature"] == 22
+
+
+@pytest.mark.parametrize(("raw", "headers", "status", "code"), [
+    (b"{broken", {}, 400, "invalid_json"),
+    (b'{"message": "hi"}', {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+    (b'{"message": ""}', {}, 400, "empty_message"),
+    (b'{"message": "' + b"x" * 4001 + b'"}', {}, 400, "message_too_long"),
+    (b'{"message": "hi", "sessionId": "no spaces allowed"}', {}, 400, "invalid_session_id"),
+    (b'{"message": "hi", "mood": "happy"}', {}, 400, "unknown_field"),
+    (b'{"message": "' + b"x" * 70000 + b'"}', {}, 413, "payload_too_large"),
+])
+def test_each_client_error_of_the_contract(deployed: Deployed, raw: bytes,
+                                           headers: dict[str, str], status: int,
+                                           code: str) -> None:
+    got, body = deployed.call("POST", "/api/chat", raw=raw, headers=headers)
+    assert (got, body["error"]["code"]) == (status, code)
+
+
+def test_api_key_is_enforced_when_configured(deployed: Deployed) -> None:
+    wrong = deployed.call("GET", "/api/agents", auth=False, headers={"X-Api-Key": "wrong"})
+    missing = deployed.call("GET", "/api/agents", auth=False)
+    if deployed.api_key:
+        assert wrong[0] == missing[0] == 401
+        assert wrong[1]["error"]["code"] == "unauthorized"
+    else:  # no key configured: the API is open, and says so in its contract
+        assert wrong[0] == missing[0] == 200
+        assert deployed.call("GET", "/openapi.json")[1]["security"] == []
+    assert deployed.call("GET", "/health", auth=False)[0] == 200
+
+
+def test_session_memory_across_turns(deployed: Deployed) -> None:
+    session = f"func-{uuid.uuid4().hex[:10]}"
+    chat(deployed, "my name is Alice", session)
+    assert chat(deployed, "what is my name?", session)["response"] == "Your name is Alice."
+    status, history = deployed.call("GET", f"/api/sessions/{session}")
+    assert [e["role"] for e in history["history"]] == ["user", "assistant"] * 2
+
+
+def test_task_and_session_survive_a_service_restart(deployed: Deployed,
+                                                    engine: docker.DockerClient) -> None:
+    session = f"restart-{uuid.uuid4().hex[:10]}"
+    reply = chat(deployed, "my name is Bob", session)
+    engine.containers.get(deployed.container_name("service")).restart(timeout=15)
+    deployed.wait_until(lambda: deployed.call("GET", "/health", timeout=2)[0] == 200, 60,
+                        "service back after restart")
+    status, task = deployed.call("GET", f"/api/tasks/{reply['taskId']}")
+    assert (status, task["status"]["state"]) == (200, "completed")
+    assert chat(deployed, "what is my name?", session)["response"] == "Your name is Bob."
+    wait_healthy(engine, deployed, deployed.container_name("service"))
+
+
+def test_semantic_matching_with_embeddings(deployed: Deployed, ha: Simulator,
+                                           llm: Simulator) -> None:
+    reply = chat(deployed, "switch on the lounge lamp")
+    assert reply["response"] == "Turned on Living Room Lamp."
+    assert ha.call("GET", "/api/states/light.living_room")["state"] == "on"
+    assert any(r["path"].endswith("/embeddings") for r in llm.call("GET", "/sim/requests"))
+
+
+def test_a2a_message_send_and_tasks_get(deployed: Deployed) -> None:
+    message = {"kind": "message", "role": "user", "messageId": uuid.uuid4().hex,
+               "parts": [{"kind": "text", "text": "hello there"}]}
+    status, reply = deployed.call("POST", "/a2a/orchestrator", {
+        "jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message}})
+    assert status == 200
+    task = reply["result"]
+    status, got = deployed.call("POST", "/a2a/orchestrator", {
+        "jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task["id"]}})
+    assert got["result"]["status"]["state"] == "completed"
+    status, streamed = deployed.call("POST", "/a2a/orchestrator", {
+        "jsonrpc": "2.0", "id": 3, "method": "message/stream", "params": {"message": message}})
+    assert streamed["error"]["code"] == -32004

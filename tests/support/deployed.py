@@ -1,0 +1,74 @@
+"""What the gates know about a deployed stack: only its outputs and its local secrets
+(.state/<stack>/), never constants. The stack is named by LUCIA_STACK."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from lucia_deploy.stacks import read_outputs, stack_secrets
+
+
+@dataclass
+class Deployed:
+    stack: str
+    outputs: dict[str, Any]
+    secrets: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def load(cls, stack: str | None = None) -> Deployed:
+        stack = stack or os.environ.get("LUCIA_STACK", "dev")
+        return cls(stack, read_outputs(stack), stack_secrets(stack))
+
+    @property
+    def url(self) -> str:
+        return self.outputs["service_url"]
+
+    @property
+    def api_key(self) -> str:
+        return self.secrets.get("apiKey", "")
+
+    def container_name(self, component: str) -> str:
+        return self.outputs[f"{component}_container"]
+
+    def auth(self) -> dict[str, str]:
+        return {"X-Api-Key": self.api_key} if self.api_key else {}
+
+    def call(self, method: str, path: str, body: Any = None, *, auth: bool = True,
+             headers: dict[str, str] | None = None, raw: bytes | None = None,
+             timeout: float = 10, base: str | None = None) -> tuple[int, Any]:
+        """One HTTP request; (status, parsed JSON or None). Never raises on 4xx/5xx."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
+                                           else None)
+        all_headers = {"Content-Type": "application/json", **(self.auth() if auth else {}),
+                       **(headers or {})}
+        request = urllib.request.Request(f"{base or self.url}{path}", data=data,
+                                         method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                payload = response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            payload, status = exc.read(), exc.code
+        try:
+            return status, json.loads(payload) if payload else None
+        except json.JSONDecodeError:
+            return status, payload.decode(errors="replace")
+
+    def wait_until(self, predicate: Any, timeout: float, what: str) -> float:
+        """Poll `predicate()` until true; return the seconds it took."""
+        started = time.monotonic()
+        while True:
+            try:
+                if predicate():
+                    return time.monotonic() - started
+            except OSError:
+                pass
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+            time.sleep(0.25)

@@ -128,6 +128,7 @@ def test_session_memory_across_turns(deployed: Deployed) -> None:
     chat(deployed, "my name is Alice", session)
     assert chat(deployed, "what is my name?", session)["response"] == "Your name is Alice."
     status, history = deployed.call("GET", f"/api/sessions/{session}")
+    assert status == 200
     assert [e["role"] for e in history["history"]] == ["user", "assistant"] * 2
 
 
@@ -161,7 +162,8 @@ def test_a2a_message_send_and_tasks_get(deployed: Deployed) -> None:
     task = reply["result"]
     status, got = deployed.call("POST", "/a2a/orchestrator", {
         "jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task["id"]}})
+    assert status == 200
     assert got["result"]["status"]["state"] == "completed"
-    status, streamed = deployed.call("POST", "/a2a/orchestrator", {
+    _, streamed = deployed.call("POST", "/a2a/orchestrator", {
         "jsonrpc": "2.0", "id": 3, "method": "message/stream", "params": {"message": message}})
     assert streamed["error"]["code"] == -32004

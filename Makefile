@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge status outputs images policy verify test lint unit \
-        program gates docs run clean
+        program gates proof docs run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,8 +37,8 @@ images: bootstrap  ## build STACK's images only
 policy: bootstrap  ## check STACK's resources against the hardening policies
 	$(DEPLOY) policy --stack $(STACK)
 
-verify: bootstrap  ## run the gates against STACK, which must be up
-	LUCIA_STACK=$(STACK) $(PY) -m pytest tests/infra tests/functional
+verify: bootstrap  ## run the gates against STACK (must be up); reports in reports/STACK/
+	$(PY) -m lucia_deploy.verify --stack $(STACK)
 
 lint: bootstrap  ## ruff over the code and the tests
 	$(PY) -m ruff check service infra tests
@@ -52,6 +52,10 @@ program: bootstrap  ## the Pulumi program under mocks, and the policies, for eve
 # The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci $(MAKE) --no-print-directory verify STACK=ci
+	$(MAKE) --no-print-directory proof
+
+proof: bootstrap  ## prove the hardening gate fails on a deliberately weakened stack
+	$(PY) -m pytest tests/proof
 
 test: lint unit program gates  ## everything CI runs
 

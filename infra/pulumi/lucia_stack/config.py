@@ -83,8 +83,10 @@ def default_service_image() -> str:
 LOCAL_REDIS_IMAGE = "lucia-redis:7.0-bookworm-r1"
 
 
-def simulator_image() -> str:
-    return default_service_image().replace("lucia:", "lucia-sims:", 1)
+def simulator_image(service_image: str) -> str:
+    """The simulators are built on the service image, so their tag follows it."""
+    name, _, tag = service_image.rpartition(":")
+    return f"{name.rsplit('/', 1)[-1]}-sims:{tag}" if name else f"lucia-sims:{tag}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,11 @@ class StackConfig:
 
     @property
     def service_image(self) -> str:
-        return self.values["serviceImage"] or default_service_image()
+        if self.values["serviceImage"]:
+            return self.values["serviceImage"]
+        # Debug and Release builds are different images: never let them share a tag.
+        suffix = "-debug" if self.values["buildConfiguration"] == "Debug" else ""
+        return default_service_image() + suffix
 
     @property
     def redis_image(self) -> str:

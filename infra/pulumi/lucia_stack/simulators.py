@@ -21,7 +21,7 @@ class Simulators(pulumi.ComponentResource):
     def __init__(self, name: str, config: StackConfig, network: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("lucia:stack:Simulators", name, None, opts)
-        self.image = simulator_image()
+        self.image = simulator_image(config.service_image)
         self.containers = {}
         for offset, (role, module, port, alias) in enumerate((
             ("ha", "tests.sim.homeassistant", HA_PORT, "homeassistant"),

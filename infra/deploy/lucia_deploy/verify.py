@@ -1,0 +1,82 @@
+"""`python -m lucia_deploy.verify --stack NAME`: run the gates against a stack that is up,
+layer by layer, write JUnit XML and HTML reports under reports/<stack>/, print a summary
+(passed, failed, skipped with every skip's reason) and exit non-zero on any failure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+
+from lucia_deploy.images import REPO
+
+LAYERS = (
+    ("hardening", ["tests/infra"]),
+    ("behaviour", ["tests/functional/test_behaviour.py"]),
+    ("contract", ["tests/functional/test_contract.py"]),
+)
+
+
+@dataclass
+class Result:
+    layer: str
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    exit_code: int = 0
+
+
+def run_layer(stack: str, layer: str, paths: list[str], extra: list[str]) -> Result:
+    out = REPO / "reports" / stack
+    out.mkdir(parents=True, exist_ok=True)
+    junit, html = out / f"{layer}.xml", out / f"{layer}.html"
+    print(f"==> {layer}: {' '.join(paths)}", flush=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *paths, f"--junitxml={junit}", f"--html={html}",
+         "--self-contained-html", "-p", "no:cacheprovider", *extra],
+        cwd=REPO, env={**os.environ, "LUCIA_STACK": stack}, check=False)
+    result = Result(layer, exit_code=completed.returncode)
+    if junit.exists():
+        for case in ElementTree.parse(junit).getroot().iter("testcase"):
+            name = f"{case.get('classname')}::{case.get('name')}"
+            skipped = case.find("skipped")
+            if case.find("failure") is not None or case.find("error") is not None:
+                result.failed.append(name)
+            elif skipped is not None:
+                result.skipped.append((name, skipped.get("message", "no reason given")))
+            else:
+                result.passed += 1
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", default=os.environ.get("STACK", "dev"))
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args()
+    results = [run_layer(args.stack, layer, paths, args.pytest_args)
+               for layer, paths in LAYERS]
+    print(f"\nverify {args.stack}: reports in reports/{args.stack}/")
+    print(f"{'layer':12} {'passed':>7} {'failed':>7} {'skipped':>8}")
+    for result in results:
+        print(f"{result.layer:12} {result.passed:7} {len(result.failed):7} "
+              f"{len(result.skipped):8}")
+        for name in result.failed:
+            print(f"  FAILED  {name}")
+        for name, reason in result.skipped:
+            print(f"  SKIPPED {name}: {reason}")
+    failed = sum(len(r.failed) for r in results)
+    broken = [r.layer for r in results if r.exit_code not in (0, 1)]
+    passed = sum(r.passed for r in results)
+    skipped = sum(len(r.skipped) for r in results)
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    if broken:
+        print(f"layers that could not run: {', '.join(broken)}")
+    return 1 if failed or broken else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,7 @@ from lucia_deploy.images import REPO
 LAYERS = (
     ("hardening", ["tests/infra"]),
     ("behaviour", ["tests/functional/test_behaviour.py"]),
+    ("docs", ["tests/functional/test_docs_commands.py"]),
     ("contract", ["tests/functional/test_contract.py"]),
 )
 

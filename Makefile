@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge status outputs images policy verify test lint unit \
-        program gates proof docs run clean
+        program gates proof load bench docs run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,8 +51,15 @@ program: bootstrap  ## the Pulumi program under mocks, and the policies, for eve
 
 # The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
-	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci $(MAKE) --no-print-directory verify STACK=ci
+	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci \
+	  $(MAKE) --no-print-directory verify load STACK=ci
 	$(MAKE) --no-print-directory proof
+
+load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
+	$(PY) -m tests.load.run --stack $(STACK)
+
+bench: bootstrap  ## measure STACK beside bare references; writes docs/performance.md
+	$(PY) -m tests.load.bench --stack $(STACK)
 
 proof: bootstrap  ## prove the hardening gate fails on a deliberately weakened stack
 	$(PY) -m pytest tests/proof

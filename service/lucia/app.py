@@ -11,6 +11,7 @@ from lucia.agents.climate import ClimateAgent
 from lucia.agents.general import GeneralAssistant
 from lucia.agents.lights import LightAgent
 from lucia.conversation import Conversation
+from lucia.health import HealthChecker
 from lucia.homeassistant import HomeAssistant
 from lucia.llm import ChatModel, make_chat_model, make_embedder
 from lucia.matching import EntityMatcher
@@ -48,6 +49,8 @@ def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> we
     app[keys.CHAT_MODEL] = model
     app[keys.REGISTRY] = AgentRegistry(agents, __version__)
     app[keys.CONVERSATION] = Conversation(store, orchestrator)
+    app[keys.HEALTH] = HealthChecker(store, home_assistant, model,
+                                     settings.health_cache_seconds)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
         yield

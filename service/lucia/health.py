@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -64,3 +65,34 @@ async def check_health(store: Store, home_assistant: HomeAssistant,
         home_assistant=ha,
         llm="Offline" if model.provider == "offline" else "Configured",
     )
+
+
+class HealthChecker:
+    """Checks at most once per `max_age` seconds; callers in between share the result.
+
+    Probes and load balancers may poll /health hundreds of times a second; pinging Redis
+    and Home Assistant for each would make the probe the load. One check runs at a time
+    (the others wait on the lock, so still within CHECK_TIMEOUT_SECONDS) and its result is
+    reused until it is `max_age` old. `max_age` 0 checks every time."""
+
+    def __init__(self, store: Store, home_assistant: HomeAssistant, model: ChatModel,
+                 max_age: float) -> None:
+        self._args = (store, home_assistant, model)
+        self._max_age = max_age
+        self._lock = asyncio.Lock()
+        self._last: tuple[float, HealthReport] | None = None
+
+    def _fresh(self) -> HealthReport | None:
+        if self._last and time.monotonic() - self._last[0] < self._max_age:
+            return self._last[1]
+        return None
+
+    async def report(self) -> HealthReport:
+        if cached := self._fresh():
+            return cached
+        async with self._lock:
+            if cached := self._fresh():
+                return cached
+            report = await check_health(*self._args)
+            self._last = (time.monotonic(), report)
+            return report

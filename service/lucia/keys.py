@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lucia.conversation import Conversation
+from lucia.health import HealthChecker
 from lucia.homeassistant import HomeAssistant
 from lucia.llm import ChatModel
 from lucia.metrics import Metrics
@@ -20,3 +21,4 @@ CHAT_MODEL = web.AppKey("chat_model", ChatModel)
 REGISTRY = web.AppKey("registry", AgentRegistry)
 CONVERSATION = web.AppKey("conversation", Conversation)
 VERSION = web.AppKey("version", str)
+HEALTH = web.AppKey("health", HealthChecker)

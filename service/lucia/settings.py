@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         "Release", validation_alias=_env("LUCIA_BUILD_CONFIGURATION"),
         description="Set by the image's BUILD_CONFIGURATION; Debug turns on asyncio debug "
                     "mode (slow-callback warnings, unawaited coroutine tracebacks).")
+    health_cache_seconds: float = Field(
+        1.0, ge=0, le=30, validation_alias=_env("LUCIA_HEALTH_CACHE_SECONDS"),
+        description="How long a /health result is reused; 0 checks the dependencies on "
+                    "every call.")
     log_level: str = Field("INFO", validation_alias=_env("LUCIA_LOG_LEVEL"),
                            description="DEBUG, INFO, WARNING or ERROR.")
 

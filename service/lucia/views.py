@@ -7,7 +7,6 @@ from aiohttp import web
 from lucia import keys
 from lucia.conversation import utc_now
 from lucia.errors import AgentNotFound
-from lucia.health import check_health
 from lucia.metrics import CONTENT_TYPE
 from lucia.openapi import build_openapi
 from lucia.validation import check_id, parse_chat_request, read_json
@@ -31,7 +30,7 @@ async def alive(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     app = request.app
-    report = await check_health(app[keys.STORE], app[keys.HOME_ASSISTANT], app[keys.CHAT_MODEL])
+    report = await app[keys.HEALTH].report()
     body = {"status": report.status, "timestamp": utc_now(), "version": app[keys.VERSION],
             "services": report.services()}
     return web.json_response(body, status=503 if report.status == "Unhealthy" else 200)
@@ -48,8 +47,7 @@ async def get_agent(request: web.Request) -> web.Response:
 
 async def agent_health(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
-    app = request.app
-    report = await check_health(app[keys.STORE], app[keys.HOME_ASSISTANT], app[keys.CHAT_MODEL])
+    report = await request.app[keys.HEALTH].report()
     status = report.agent_status(agent_id)
     body = {"agentId": agent_id, "status": status, "timestamp": utc_now(),
             "services": report.services()}

@@ -32,7 +32,7 @@ def start(module: str, *args: str, env: dict[str, str] | None = None,
     port = port or free_port()
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     command = [sys.executable, "-m", module, *args]
-    if module.startswith("tests.sim"):
+    if module != "lucia":  # simulators and bare references take --port
         command += ["--port", str(port)]
     else:
         environment["LUCIA_PORT"] = str(port)

@@ -74,3 +74,25 @@ async def test_health_answers_within_a_second_when_home_assistant_hangs(
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"/health took {elapsed:.2f} s with a hanging Home Assistant"
     assert (await response.json())["status"] == "Degraded"
+
+
+async def test_health_result_is_reused_within_its_max_age(make_client: MakeClient,
+                                                          ha_sim: TestServer) -> None:
+    client = await make_client(home_assistant_url=sim_url(ha_sim), health_cache_seconds=30,
+                               home_assistant_token=homeassistant.DEFAULT_TOKEN)
+    first = await (await client.get("/health")).json()
+    await client.session.post(f"{sim_url(ha_sim)}/sim/config", json={"latency": 5})
+    started = time.perf_counter()
+    second = await (await client.get("/health")).json()
+    assert time.perf_counter() - started < 0.5
+    assert first["services"] == second["services"]
+    assert second["services"]["homeAssistant"] == "Connected"
+
+
+async def test_health_cache_zero_checks_every_time(make_client: MakeClient,
+                                                   ha_sim: TestServer) -> None:
+    client = await make_client(home_assistant_url=sim_url(ha_sim), health_cache_seconds=0,
+                               home_assistant_token=homeassistant.DEFAULT_TOKEN)
+    assert (await (await client.get("/health")).json())["status"] == "Healthy"
+    await client.session.post(f"{sim_url(ha_sim)}/sim/config", json={"latency": 5})
+    assert (await (await client.get("/health")).json())["status"] == "Degraded"

@@ -48,7 +48,7 @@ class Simulators(pulumi.ComponentResource):
                     interval="5s", timeout="3s", retries=3, start_period="5s"),
                 labels=labels(config.project, config.stack, f"sim-{role}"),
                 stop_timeout=5,
-                **hardened(user="1000:1000", cpus=0.5, memory_mb=128, tmpfs_mb=8,
+                **hardened(user="1000:1000", cpus=1.0, memory_mb=128, tmpfs_mb=8,
                            restart=config.restartPolicy,
                            max_retries=config.restartMaxRetries,
                            log_max_size=config.logMaxSize, log_max_files=config.logMaxFiles),

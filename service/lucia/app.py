@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> we
     app[keys.HOME_ASSISTANT] = home_assistant
     app[keys.CHAT_MODEL] = model
     app[keys.REGISTRY] = AgentRegistry(agents, __version__)
-    app[keys.CONVERSATION] = Conversation(store, orchestrator)
+    app[keys.CONVERSATION] = Conversation(store, orchestrator, settings.context_messages)
     app[keys.HEALTH] = HealthChecker(store, home_assistant, model,
                                      settings.health_cache_seconds)
 

@@ -55,14 +55,15 @@ class TurnOutcome:
 
 
 class Conversation:
-    def __init__(self, store: Store, orchestrator: Orchestrator) -> None:
+    def __init__(self, store: Store, orchestrator: Orchestrator, context_messages: int) -> None:
         self._store = store
         self._orchestrator = orchestrator
+        self._context = context_messages
 
     async def turn(self, message: str, session_id: str | None, *,
                    agent_id: str | None = None, message_id: str | None = None) -> TurnOutcome:
         session_id = session_id or new_id()
-        history = await self._store.load_history(session_id)
+        history = await self._store.load_history(session_id, self._context)
         result = await self._orchestrator.run(Turn(message, session_id, history), only=agent_id)
         now = utc_now()
         task_id = new_id()

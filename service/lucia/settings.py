@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     history_max_messages: int = Field(50, ge=2, le=1000,
                                       validation_alias=_env("LUCIA_HISTORY_MAX_MESSAGES"),
                                       description="Messages kept per session (oldest trimmed).")
+    context_messages: int = Field(20, ge=0, le=1000,
+                                  validation_alias=_env("LUCIA_CONTEXT_MESSAGES"),
+                                  description="Most recent messages of a session given to the "
+                                              "agents and the model as context each turn.")
 
     # --- LLM ----------------------------------------------------------------------------
     chat_model: Annotated[ModelConnection, NoDecode] = Field(

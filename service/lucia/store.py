@@ -98,10 +98,15 @@ class Store:
 
     # --- sessions -----------------------------------------------------------------------
 
-    async def load_history(self, session_id: str) -> list[dict[str, Any]]:
-        """History of a session, oldest first; empty for a new session."""
+    async def load_history(self, session_id: str, last: int) -> list[dict[str, Any]]:
+        """The `last` most recent messages of a session, oldest first; [] for a new one.
+
+        Only what a turn uses as context is read and decoded: decoding the whole stored
+        history every turn was the largest cost of a chat turn in the profile."""
+        if last <= 0:
+            return []
         async with self._guard("load_history"):
-            raw = await self._redis.lrange(history_key(session_id), 0, -1)
+            raw = await self._redis.lrange(history_key(session_id), -last, -1)
         return [json.loads(item) for item in raw]
 
     async def record_turn(

@@ -136,3 +136,14 @@ async def test_history_is_trimmed_to_the_configured_length(make_client: MakeClie
     session = await (await client.get(f"/api/sessions/{first['sessionId']}")).json()
     assert [e["content"] for e in session["history"] if e["role"] == "user"] == [
         "hello two", "hello three"]
+
+
+async def test_only_recent_context_reaches_the_model(make_client: MakeClient) -> None:
+    client = await make_client(context_messages=2)
+    first = await chat(client, "my name is Alice")
+    await chat(client, "hello again", first["sessionId"])
+    # "my name is Alice" is now three messages back: outside a context of two.
+    reply = await chat(client, "what is my name?", first["sessionId"])
+    assert reply["response"] == "You haven't told me your name yet."
+    session = await (await client.get(f"/api/sessions/{first['sessionId']}")).json()
+    assert len(session["history"]) == 6  # storage keeps everything up to the max

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge status outputs images policy verify test lint unit \
-        program gates proof load bench docs run clean
+        program gates proof load bench backup restore faults docs run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ purge: bootstrap  ## remove STACK including its Redis volume
 
 status: bootstrap  ## STACK's containers and their health
 	$(DEPLOY) status --stack $(STACK)
+
+backup: bootstrap  ## snapshot STACK's Redis to FILE (default backups/STACK-TIME.rdb)
+	$(DEPLOY) backup --stack $(STACK) $(if $(FILE),--file $(FILE))
+
+restore: bootstrap  ## load FILE into STACK's Redis volume; STACK must be down
+	$(DEPLOY) restore --stack $(STACK) --file $(FILE)
 
 outputs: bootstrap  ## STACK's outputs (what the gates read)
 	$(DEPLOY) outputs --stack $(STACK)

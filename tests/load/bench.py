@@ -148,6 +148,7 @@ def main() -> int:
             m_host_chat50 = drive("POST", f"{host_url}/api/chat", concurrency=50, seconds=s,
                                   body=chat_body)
             auth = deployed.auth()
+            m_alive = drive("GET", f"{deployed.url}/alive", concurrency=c, seconds=s)
             m_health = drive("GET", f"{deployed.url}/health", concurrency=c, seconds=s,
                              headers=auth)
             m_chat = drive("POST", f"{deployed.url}/api/chat", concurrency=c, seconds=s,
@@ -192,7 +193,10 @@ def main() -> int:
     say(row("lucia host process `GET /alive`", m_host_alive, m_hello))
     say(row("lucia host process `POST /api/chat` (offline model)", m_host_chat, m_bare))
     say(row("lucia host process `POST /api/chat`, 50 clients", m_host_chat50, m_bare))
-    say(row(f"stack {args.stack} `GET /health` (Redis + HA checks)", m_health, m_hello))
+    say(row(f"stack {args.stack} `GET /alive` (through Docker's port publishing)", m_alive,
+            m_hello))
+    say(row(f"stack {args.stack} `GET /health` (Redis + HA checks, 1 s reuse)", m_health,
+            m_hello))
     say(row(f"stack {args.stack} `POST /api/chat` (LLM simulator)", m_chat, m_bare))
     say(row(f"stack {args.stack} `GET /api/sessions/{{id}}`", m_session, m_bare))
     say()

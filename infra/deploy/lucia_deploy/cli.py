@@ -23,7 +23,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from lucia_deploy import apply, images, stacks
+from lucia_deploy import apply, backup, images, stacks
 from lucia_deploy.progress import say, step
 from lucia_deploy.recorder import Recording, record
 
@@ -228,6 +228,19 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    path = backup.backup(docker_client(), args.stack, Path(args.file) if args.file else None)
+    print(path)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    if not args.file:
+        raise SystemExit("lucia-deploy: restore needs --file (make restore FILE=...)")
+    backup.restore(docker_client(), args.stack, Path(args.file))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lucia-deploy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         ("outputs", cmd_outputs, "print the stack outputs the gates read"),
         ("images", cmd_images, "build or pull the stack's images only"),
         ("policy", cmd_policy, "check the stack's resources against the hardening policies"),
+        ("backup", cmd_backup, "write a consistent snapshot of the stack's Redis to a file"),
+        ("restore", cmd_restore, "load a snapshot into a stopped stack's Redis volume"),
     ):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--stack", default=os.environ.get("STACK", "dev"))
@@ -246,13 +261,17 @@ def main(argv: list[str] | None = None) -> int:
         if name == "down":
             command.add_argument("--purge", action="store_true",
                                  help="also delete the Redis data volume")
+        if name in ("backup", "restore"):
+            command.add_argument("--file", default=os.environ.get("FILE"),
+                                 help="snapshot path (backup: default backups/STACK-TIME.rdb)")
         if name == "up":
             command.add_argument("--no-cli", action="store_true",
                                  help="use the docker-py applier even if pulumi is on PATH")
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (stacks.StackError, apply.ApplyError, images.ImageError) as exc:
+    except (stacks.StackError, apply.ApplyError, images.ImageError,
+            backup.BackupError) as exc:
         print(f"lucia-deploy: {exc}", file=sys.stderr)
         return 1
 

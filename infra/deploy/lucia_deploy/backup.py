@@ -1,0 +1,142 @@
+"""Backup and restore of a stack's Redis data.
+
+backup: BGSAVE as Redis's admin user (inside the container, so no port is needed), wait
+until it finishes, and copy /data/dump.rdb out of the container: a consistent
+point-in-time snapshot.
+
+restore: into a *stopped* stack only (its containers removed, e.g. `make down`): the
+volume is created if missing and emptied, the snapshot is copied in as dump.rdb, and a
+throwaway Redis with AOF off loads it and then turns AOF on, which rewrites the AOF from
+the loaded data. (Redis 7 with AOF on and no AOF starts empty rather than from the RDB.)"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from lucia_deploy import apply, stacks
+from lucia_deploy.images import REPO
+from lucia_deploy.progress import say
+
+BACKUPS = REPO / "backups"
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+def _redis_cli(container: docker.models.containers.Container, *args: str) -> str:
+    result = container.exec_run(["redis-cli", *args])  # REDISCLI_AUTH is in its env
+    output = result.output.decode().strip()
+    if result.exit_code != 0 or output.startswith(("ERR", "NOAUTH", "NOPERM")):
+        raise BackupError(f"redis-cli {' '.join(args)}: {output}")
+    return output
+
+
+def backup(client: docker.DockerClient, stack: str, target: Path | None) -> Path:
+    outputs = stacks.read_outputs(stack)
+    container = client.containers.get(outputs["redis_container"])
+    before = _redis_cli(container, "LASTSAVE")
+    _redis_cli(container, "BGSAVE")
+    started = time.monotonic()
+    while _redis_cli(container, "LASTSAVE") == before:
+        if time.monotonic() - started > 60:
+            raise BackupError("BGSAVE did not finish within 60 s")
+        time.sleep(0.1)
+    keys = _redis_cli(container, "DBSIZE")
+    stream, _ = container.get_archive("/data/dump.rdb")
+    archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+    member = archive.extractfile("dump.rdb")
+    if member is None:
+        raise BackupError("no dump.rdb in the container")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = target or BACKUPS / f"{stack}-{stamp}.rdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(member.read())
+    target.chmod(0o600)
+    say(f"backup of {stack}: {keys} keys, {target.stat().st_size} bytes")
+    return target
+
+
+def _rebuild_aof(client: docker.DockerClient, image: str, volume_name: str) -> None:
+    loader = client.containers.run(
+        image, entrypoint=["redis-server", "--appendonly", "no", "--dir", "/data",
+                           "--save", "", "--bind", "127.0.0.1"],
+        user="redis", volumes={volume_name: {"bind": "/data", "mode": "rw"}},
+        network_disabled=True, read_only=True, cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"], detach=True)
+    try:
+        def cli(*args: str) -> str:
+            result = loader.exec_run(["redis-cli", *args])
+            return result.output.decode().strip()
+
+        started = time.monotonic()
+        while "loading:0" not in cli("INFO", "persistence"):
+            if time.monotonic() - started > 60:
+                raise BackupError("the snapshot did not load within 60 s: "
+                                  + loader.logs(tail=10).decode())
+            time.sleep(0.1)
+        keys = cli("DBSIZE")
+        cli("CONFIG", "SET", "appendonly", "yes")
+        while True:
+            info = cli("INFO", "persistence")
+            if "aof_enabled:1" in info and "aof_rewrite_in_progress:0" in info and \
+                    "aof_rewrite_scheduled:0" in info:
+                break
+            if time.monotonic() - started > 120:
+                raise BackupError("the AOF was not rebuilt within 120 s")
+            time.sleep(0.1)
+        say(f"loaded {keys} keys and rebuilt the AOF")
+        cli("SHUTDOWN", "SAVE")
+        loader.wait(timeout=30)
+    finally:
+        loader.remove(force=True)
+
+
+def restore(client: docker.DockerClient, stack: str, source: Path) -> None:
+    if not source.is_file():
+        raise BackupError(f"{source} does not exist")
+    if apply.stack_containers(client, stacks.PROJECT, stack):
+        raise BackupError(f"stack {stack} is running; `make down STACK={stack}` first "
+                          "(the volume is kept)")
+    recording_outputs = stacks.read_outputs(stack) if (
+        stacks.STATE / stack / "outputs.json").exists() else None
+    volume_name = (recording_outputs or {}).get("redis_volume", f"lucia-{stack}-redis-data")
+    image = (recording_outputs or {}).get("redis_image")
+    if image is None:
+        from lucia_stack.config import LOCAL_REDIS_IMAGE
+        image = LOCAL_REDIS_IMAGE
+    try:
+        client.volumes.get(volume_name)
+    except docker.errors.NotFound:
+        client.volumes.create(volume_name, labels={"io.lucia.project": stacks.PROJECT,
+                                                   "io.lucia.stack": stack,
+                                                   "io.lucia.component": "redis-data"})
+    # A helper on the Redis image, as its own user, hardened like the stack's containers.
+    helper = client.containers.create(
+        image, entrypoint=["sh", "-c", "rm -rf /data/* && sleep 30"], user="redis",
+        volumes={volume_name: {"bind": "/data", "mode": "rw"}}, network_disabled=True,
+        read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges:true"])
+    try:
+        helper.start()
+        uid = int(helper.exec_run(["id", "-u"]).output.decode().strip())
+        gid = int(helper.exec_run(["id", "-g"]).output.decode().strip())
+        payload = source.read_bytes()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo("dump.rdb")
+            info.size, info.uid, info.gid, info.mode = len(payload), uid, gid, 0o600
+            archive.addfile(info, io.BytesIO(payload))
+        time.sleep(0.2)  # let `rm` finish before the snapshot lands
+        if not helper.put_archive("/data", buffer.getvalue()):
+            raise BackupError("could not copy the snapshot into the volume")
+    finally:
+        helper.remove(force=True)
+    _rebuild_aof(client, image, volume_name)
+    say(f"restored {source} into volume {volume_name}; `make up STACK={stack}` to start")

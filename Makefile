@@ -58,7 +58,7 @@ program: bootstrap  ## the Pulumi program under mocks, and the policies, for eve
 # The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci \
-	  $(MAKE) --no-print-directory verify load STACK=ci
+	  $(MAKE) --no-print-directory verify load faults STACK=ci
 	$(MAKE) --no-print-directory proof
 
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
@@ -66,6 +66,9 @@ load: bootstrap  ## locust against STACK (must be up): thresholds, reports in re
 
 bench: bootstrap  ## measure STACK beside bare references; writes docs/performance.md
 	$(PY) -m tests.load.bench --stack $(STACK)
+
+faults: bootstrap  ## DESTRUCTIVE fault and backup/restore gates against STACK (ci)
+	LUCIA_STACK=$(STACK) $(PY) -m pytest -s tests/faults
 
 proof: bootstrap  ## prove the hardening gate fails on a deliberately weakened stack
 	$(PY) -m pytest tests/proof

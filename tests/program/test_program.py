@@ -209,8 +209,10 @@ def test_registry_images_can_be_configured(record_stack: Record) -> None:
     assert found["service"]["image"] == "python:3.12-slim"
 
 
-def test_debug_and_release_images_never_share_a_tag(recordings: dict[str, Recording]) -> None:
-    assert recordings["dev"].outputs["service_image"].endswith("-debug")
+def test_debug_and_release_images_never_share_a_tag(record_stack: Record,
+                                                    recordings: dict[str, Recording]) -> None:
+    debug = record_stack("dev", {"lucia:buildConfiguration": "Debug"})
+    assert debug.outputs["service_image"].endswith("-debug")
     assert not recordings["ci"].outputs["service_image"].endswith("-debug")
-    assert recordings["dev"].outputs["sim_image"] == recordings["dev"].outputs[
-        "service_image"].replace("lucia:", "lucia-sims:")
+    assert debug.outputs["sim_image"] == debug.outputs["service_image"].replace(
+        "lucia:", "lucia-sims:")

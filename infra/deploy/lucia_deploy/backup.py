@@ -51,14 +51,15 @@ def backup(client: docker.DockerClient, stack: str, target: Path | None) -> Path
         time.sleep(0.1)
     keys = _redis_cli(container, "DBSIZE")
     stream, _ = container.get_archive("/data/dump.rdb")
-    archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
-    member = archive.extractfile("dump.rdb")
-    if member is None:
-        raise BackupError("no dump.rdb in the container")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.extractfile("dump.rdb")
+        if member is None:
+            raise BackupError("no dump.rdb in the container")
+        snapshot = member.read()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = target or BACKUPS / f"{stack}-{stamp}.rdb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(member.read())
+    target.write_bytes(snapshot)
     target.chmod(0o600)
     say(f"backup of {stack}: {keys} keys, {target.stat().st_size} bytes")
     return target

@@ -1,0 +1,89 @@
+"""Fault gates: real faults on the deployed stack's real containers. Destructive: run them
+against the ci stack (make test does), not a stack whose data you want."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import docker
+import pytest
+
+from lucia_deploy.stacks import StackError
+from tests.functional.conftest import Simulator, ha, llm  # noqa: F401  -- shared fixtures
+from tests.support.deployed import Deployed
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Deployed:
+    try:
+        return Deployed.load()
+    except StackError as exc:
+        pytest.fail(f"{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    return docker.from_env()
+
+
+def container_health(container: docker.models.containers.Container) -> str:
+    container.reload()
+    state = container.attrs["State"]
+    return (state.get("Health") or {}).get("Status", state["Status"])
+
+
+def wait_healthy(deployed: Deployed, container: docker.models.containers.Container,
+                 timeout: float = 90) -> float:
+    return deployed.wait_until(lambda: container_health(container) == "healthy", timeout,
+                               f"{container.name} healthy")
+
+
+@dataclass
+class ChatLoad:
+    """Clients in threads, each in its own session, one turn after another, recording
+    which turns were acknowledged (200) and every status seen."""
+
+    deployed: Deployed
+    clients: int = 6
+    acknowledged: dict[str, list[str]] = field(default_factory=dict)
+    statuses: dict[int | str, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _client(self, session: str) -> None:
+        turn = 0
+        while not self._stop.is_set():
+            turn += 1
+            message = f"turn {turn} of {session}"
+            try:
+                status, _ = self.deployed.call("POST", "/api/chat",
+                                               {"message": message, "sessionId": session},
+                                               timeout=20)
+            except OSError as exc:  # refused while the service restarts
+                status = type(exc).__name__
+                time.sleep(0.05)
+            with self._lock:
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+                if status == 200:
+                    self.acknowledged.setdefault(session, []).append(message)
+
+    def __enter__(self) -> ChatLoad:
+        for _ in range(self.clients):
+            thread = threading.Thread(target=self._client,
+                                      args=(f"fault-{uuid.uuid4().hex[:10]}",), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def server_errors(self) -> int:
+        return sum(n for s, n in self.statuses.items() if isinstance(s, int) and s >= 500)
+

@@ -1,0 +1,200 @@
+"""Every outage is survived and reported; nothing acknowledged is lost. Each test prints
+what it measured."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import docker
+
+from tests.faults.conftest import ChatLoad, container_health, wait_healthy
+from tests.functional.conftest import Simulator
+from tests.support.deployed import Deployed
+
+
+def redis_container(engine: docker.DockerClient, deployed: Deployed):
+    return engine.containers.get(deployed.container_name("redis"))
+
+
+def service_container(engine: docker.DockerClient, deployed: Deployed):
+    return engine.containers.get(deployed.container_name("service"))
+
+
+def wait_service_answers(deployed: Deployed, timeout: float = 60) -> float:
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    return deployed.wait_until(
+        lambda: deployed.call("POST", "/api/chat", {"message": "ping", "sessionId": probe},
+                              timeout=3)[0] == 200, timeout, "chat answering again")
+
+
+def test_redis_killed_under_load_loses_no_acknowledged_turn(deployed: Deployed,
+                                                            engine: docker.DockerClient) -> None:
+    redis = redis_container(engine, deployed)
+    with ChatLoad(deployed) as load:
+        time.sleep(3)
+        redis.kill(signal="KILL")
+        time.sleep(2)
+        redis.start()
+        wait_healthy(deployed, redis)
+        recovered = wait_service_answers(deployed)
+        time.sleep(1)
+    found = lost = 0
+    for session, messages in load.acknowledged.items():
+        status, body = deployed.call("GET", f"/api/sessions/{session}")
+        stored = {e["content"] for e in body["history"] if e["role"] == "user"} \
+            if status == 200 else set()
+        found += sum(1 for m in messages if m in stored)
+        lost += sum(1 for m in messages if m not in stored)
+    acknowledged = sum(len(m) for m in load.acknowledged.values())
+    fsync = deployed.outputs["redis_appendfsync"]
+    print(f"\nredis SIGKILL under load (appendfsync {fsync}): {acknowledged} turns "
+          f"acknowledged, {found} found, {lost} lost; statuses {load.statuses}; "
+          f"chat answered again {recovered:.1f} s after Redis was healthy")
+    assert acknowledged > 0
+    if fsync == "always":
+        assert lost == 0
+
+
+def test_sessions_and_tasks_survive_graceful_restarts(deployed: Deployed,
+                                                      engine: docker.DockerClient) -> None:
+    session = f"restart-{uuid.uuid4().hex[:8]}"
+    status, reply = deployed.call("POST", "/api/chat",
+                                  {"message": "my name is Carol", "sessionId": session})
+    assert status == 200
+    for container in (redis_container(engine, deployed), service_container(engine, deployed)):
+        container.restart(timeout=15)
+        wait_healthy(deployed, container)
+    wait_service_answers(deployed)
+    status, task = deployed.call("GET", f"/api/tasks/{reply['taskId']}")
+    assert (status, task["status"]["state"]) == (200, "completed")
+    status, answer = deployed.call("POST", "/api/chat",
+                                   {"message": "what is my name?", "sessionId": session})
+    assert answer["response"] == "Your name is Carol."
+
+
+def test_redis_outage_is_a_fast_503_and_recovers_without_restart(
+        deployed: Deployed, engine: docker.DockerClient) -> None:
+    redis = redis_container(engine, deployed)
+    service = service_container(engine, deployed)
+    started_at = service.attrs["State"]["StartedAt"]
+    redis.stop(timeout=10)
+    try:
+        worst = 0.0
+        for _ in range(5):
+            began = time.perf_counter()
+            status, body = deployed.call("POST", "/api/chat", {"message": "hello"}, timeout=5)
+            worst = max(worst, time.perf_counter() - began)
+            assert (status, body["error"]["code"]) == (503, "redis_unavailable")
+        assert worst < 1.0, f"a request took {worst:.2f} s while Redis was down"
+        deployed.wait_until(lambda: deployed.call("GET", "/health", timeout=2)[0] == 503, 5,
+                            "/health 503")
+        assert deployed.call("GET", "/health")[1]["status"] == "Unhealthy"
+        unhealthy = deployed.wait_until(lambda: container_health(service) == "unhealthy", 60,
+                                        "service container unhealthy")
+    finally:
+        redis.start()
+    wait_healthy(deployed, redis)
+    recovered = wait_service_answers(deployed, timeout=30)
+    service.reload()
+    assert service.attrs["State"]["StartedAt"] == started_at, "the service was restarted"
+    print(f"\nredis outage: slowest 503 {worst * 1000:.0f} ms; container unhealthy after "
+          f"{unhealthy:.1f} s; chat recovered {recovered:.1f} s after Redis was healthy, "
+          "without a service restart")
+    wait_healthy(deployed, service)
+
+
+def test_llm_failures_map_to_502_504_and_write_nothing(deployed: Deployed,
+                                                       llm: Simulator) -> None:
+    session = f"llm-{uuid.uuid4().hex[:8]}"
+    llm.call("POST", "/sim/config", {"fail_count": -1, "fail_status": 503})
+    status, body = deployed.call("POST", "/api/chat",
+                                 {"message": "tell me a joke", "sessionId": session})
+    assert (status, body["error"]["code"]) == (502, "llm_unavailable")
+    llm.call("POST", "/sim/reset")
+    llm.call("POST", "/sim/config", {"latency": 10, "scope": "chat"})
+    began = time.perf_counter()
+    status, body = deployed.call("POST", "/api/chat",
+                                 {"message": "tell me a joke", "sessionId": session},
+                                 timeout=30)
+    waited = time.perf_counter() - began
+    assert (status, body["error"]["code"]) == (504, "llm_timeout")
+    llm.call("POST", "/sim/reset")
+    llm.call("POST", "/sim/config", {"malformed_routing": 2})
+    status, body = deployed.call("POST", "/api/chat",
+                                 {"message": "turn on the kitchen light", "sessionId": session})
+    assert (status, body["agent"]) == (200, "light-agent")  # fell back to skill routing
+    status, stored = deployed.call("GET", f"/api/sessions/{session}")
+    contents = [e["content"] for e in stored["history"]]
+    assert contents[0] == "turn on the kitchen light"  # the failed turns left nothing
+    assert len(contents) == 2
+    print(f"\nLLM faults: 502 llm_unavailable, 504 llm_timeout after {waited:.1f} s, "
+          "malformed routing fell back to skills; failed turns wrote nothing")
+
+
+def test_home_assistant_down_is_degraded_with_a_clear_reply(
+        deployed: Deployed, engine: docker.DockerClient) -> None:
+    simulator = engine.containers.get(deployed.outputs["sim_ha_container"])
+    simulator.stop(timeout=5)
+    try:
+        deployed.wait_until(lambda: deployed.call("GET", "/health")[1]["status"] == "Degraded",
+                            5, "Degraded")
+        status, reply = deployed.call("POST", "/api/chat",
+                                      {"message": "turn on the kitchen light"})
+        assert status == 200
+        assert reply["response"].startswith("I can't reach Home Assistant")
+    finally:
+        simulator.start()
+        wait_healthy(deployed, simulator)
+
+
+def test_graceful_shutdown_completes_in_flight_requests(deployed: Deployed,
+                                                        engine: docker.DockerClient) -> None:
+    service = service_container(engine, deployed)
+    with ChatLoad(deployed, clients=8) as load:
+        time.sleep(2)
+        began = time.monotonic()
+        service.stop(timeout=15)
+        stop_seconds = time.monotonic() - began
+        service.start()
+        wait_healthy(deployed, service)
+        time.sleep(0.5)
+    print(f"\ngraceful shutdown under load: stopped in {stop_seconds:.1f} s; statuses "
+          f"{load.statuses}; 5xx: {load.server_errors()}")
+    assert load.server_errors() == 0
+    assert stop_seconds < 15
+
+
+def test_abuse_leaves_the_service_healthy_and_bounded(deployed: Deployed,
+                                                      engine: docker.DockerClient) -> None:
+    service = service_container(engine, deployed)
+
+    def memory() -> int:
+        return service.stats(stream=False)["memory_stats"]["usage"]
+
+    before = memory()
+    statuses: dict[int, int] = {}
+    host, port = deployed.url.removeprefix("http://").split(":")
+    # Slow clients: sockets that send half a request and stall.
+    slow = []
+    for _ in range(50):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+        slow.append(sock)
+    # Oversized bodies and a flood of bad JSON, at a bounded rate.
+    for index in range(400):
+        raw = b"x" * 200_000 if index % 4 == 0 else b'{"message": bad json'
+        status, _ = deployed.call("POST", "/api/chat", raw=raw)
+        statuses[status] = statuses.get(status, 0) + 1
+        time.sleep(0.002)
+    health = deployed.call("GET", "/health")
+    for sock in slow:
+        sock.close()
+    after = memory()
+    growth = (after - before) / 1024 / 1024
+    print(f"\nabuse: 50 stalled sockets, {sum(statuses.values())} bad requests {statuses}; "
+          f"memory {before / 1048576:.0f} -> {after / 1048576:.0f} MiB")
+    assert set(statuses) <= {400, 413}
+    assert health[0] == 200
+    assert growth < 50

@@ -44,7 +44,7 @@ def wait_healthy(deployed: Deployed, container: docker.models.containers.Contain
 @dataclass
 class ChatLoad:
     """Clients in threads, each in its own session, one turn after another, recording
-    which turns were acknowledged (200) and every status seen."""
+    the task id of every acknowledged (200) turn and every status seen."""
 
     deployed: Deployed
     clients: int = 6
@@ -60,16 +60,16 @@ class ChatLoad:
             turn += 1
             message = f"turn {turn} of {session}"
             try:
-                status, _ = self.deployed.call("POST", "/api/chat",
-                                               {"message": message, "sessionId": session},
-                                               timeout=20)
+                status, reply = self.deployed.call("POST", "/api/chat",
+                                                   {"message": message, "sessionId": session},
+                                                   timeout=20)
             except OSError as exc:  # refused while the service restarts
                 status = type(exc).__name__
                 time.sleep(0.05)
             with self._lock:
                 self.statuses[status] = self.statuses.get(status, 0) + 1
                 if status == 200:
-                    self.acknowledged.setdefault(session, []).append(message)
+                    self.acknowledged.setdefault(session, []).append(reply["taskId"])
 
     def __enter__(self) -> ChatLoad:
         for _ in range(self.clients):

@@ -9,24 +9,9 @@ import uuid
 from dataclasses import dataclass, field
 
 import docker
-import pytest
 
-from lucia_deploy.stacks import StackError
 from tests.functional.conftest import Simulator, ha, llm  # noqa: F401  -- shared fixtures
 from tests.support.deployed import Deployed
-
-
-@pytest.fixture(scope="session")
-def deployed() -> Deployed:
-    try:
-        return Deployed.load()
-    except StackError as exc:
-        pytest.fail(f"{exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def engine() -> docker.DockerClient:
-    return docker.from_env()
 
 
 def container_health(container: docker.models.containers.Container) -> str:

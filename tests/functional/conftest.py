@@ -5,29 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import docker
 import pytest
 
-from lucia_deploy.stacks import StackError
 from tests.support.deployed import Deployed
 
 
 @pytest.fixture(scope="session")
-def deployed() -> Deployed:
-    try:
-        found = Deployed.load()
-    except StackError as exc:
-        pytest.fail(f"{exc}", pytrace=False)
+def deployed(deployed: Deployed) -> Deployed:
+    """The shared stack, which here must run its simulators."""
+    found = deployed
     if "sim_ha_url" not in found.outputs:
         pytest.fail(f"stack {found.stack} runs without published simulators; the behaviour "
                     "gates need lucia:simulators: true and lucia:simulatorPortBase",
                     pytrace=False)
     return found
-
-
-@pytest.fixture(scope="session")
-def engine() -> docker.DockerClient:
-    return docker.from_env()
 
 
 class Simulator:

@@ -9,23 +9,9 @@ import docker
 import pytest
 import testinfra
 
-from lucia_deploy.stacks import StackError
 from tests.support.deployed import Deployed
 
 COMPONENTS = ("service", "redis")
-
-
-@pytest.fixture(scope="session")
-def deployed() -> Deployed:
-    try:
-        return Deployed.load()
-    except StackError as exc:
-        pytest.fail(f"{exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def engine() -> docker.DockerClient:
-    return docker.from_env()
 
 
 @pytest.fixture(params=COMPONENTS)

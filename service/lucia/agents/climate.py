@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from lucia.agents.base import Skill, Turn
-from lucia.errors import HomeAssistantNotConfigured, HomeAssistantUnavailable
-from lucia.homeassistant import HomeAssistant
-from lucia.matching import Entity, EntityMatcher
+from lucia.agents.base import Skill
+from lucia.agents.device import DeviceAgent
+from lucia.matching import Entity
 
 _TEMPERATURE = re.compile(r"\b(\d{1,2}(?:\.\d)?)\s*(?:°|degrees?\b|c\b)?", re.IGNORECASE)
 _SET = re.compile(r"\b(set|make|change|put|to)\b", re.IGNORECASE)
@@ -19,8 +18,6 @@ _MODES = {
     "off": re.compile(r"\b(off)\b", re.IGNORECASE),
 }
 
-UNREACHABLE = "I can't reach Home Assistant right now, so I didn't change the climate."
-NOT_CONFIGURED = "Home Assistant isn't configured, so I can't control the climate yet."
 
 
 def describe(entity: Entity) -> str:
@@ -34,8 +31,10 @@ def describe(entity: Entity) -> str:
     return ", ".join(parts)
 
 
-class ClimateAgent:
+class ClimateAgent(DeviceAgent):
     id = "climate-agent"
+    domain = "climate"
+    things = "the climate"
     name = "Climate Agent"
     description = "Controls Home Assistant thermostats: target temperature, HVAC mode, state."
     skills = (
@@ -48,21 +47,8 @@ class ClimateAgent:
               ("temperature", "thermostat", "climate"), ("What's the temperature inside?",)),
     )
 
-    def __init__(self, home_assistant: HomeAssistant, matcher: EntityMatcher) -> None:
-        self._ha = home_assistant
-        self._matcher = matcher
-
-    async def handle(self, turn: Turn) -> str:
-        try:
-            return await self._handle(turn.message)
-        except HomeAssistantNotConfigured:
-            return NOT_CONFIGURED
-        except HomeAssistantUnavailable:
-            return UNREACHABLE
-
-    async def _handle(self, message: str) -> str:
-        thermostats = [Entity.from_state(s) for s in await self._ha.states()
-                       if s.get("entity_id", "").startswith("climate.")]
+    async def act(self, message: str) -> str:
+        thermostats = await self.entities()
         if not thermostats:
             return "Home Assistant has no thermostats I can see."
         targets = await self._matcher.match(message, thermostats) or thermostats

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 
-from lucia.agents.base import Skill, Turn
-from lucia.errors import HomeAssistantNotConfigured, HomeAssistantUnavailable
-from lucia.homeassistant import HomeAssistant
-from lucia.matching import Entity, EntityMatcher
+from lucia.agents.base import Skill
+from lucia.agents.device import DeviceAgent
+from lucia.matching import Entity
 
 _BRIGHTNESS = re.compile(r"\b(\d{1,3})\s*(%|percent\b)")
 _OFF = re.compile(r"\b(turn|switch|shut)\s+(\w+\s+){0,4}?off\b|\boff\b", re.IGNORECASE)
 _ON = re.compile(r"\b(turn|switch)\s+(\w+\s+){0,4}?on\b|\bon\b", re.IGNORECASE)
 _QUESTION = re.compile(r"\b(is|are|state|status|which|what)\b", re.IGNORECASE)
 
-UNREACHABLE = "I can't reach Home Assistant right now, so I didn't change any lights."
-NOT_CONFIGURED = "Home Assistant isn't configured, so I can't control lights yet."
 
 
 def _names(entities: list[Entity]) -> str:
@@ -31,8 +28,10 @@ def describe(entity: Entity) -> str:
     return f"{entity.name} is on"
 
 
-class LightAgent:
+class LightAgent(DeviceAgent):
     id = "light-agent"
+    domain = "light"
+    things = "any lights"
     name = "Light Agent"
     description = "Controls Home Assistant lights: on, off, brightness and state, by name or area."
     skills = (
@@ -45,21 +44,8 @@ class LightAgent:
               ("light", "lights", "lamp"), ("Is the bedroom light on?",)),
     )
 
-    def __init__(self, home_assistant: HomeAssistant, matcher: EntityMatcher) -> None:
-        self._ha = home_assistant
-        self._matcher = matcher
-
-    async def handle(self, turn: Turn) -> str:
-        try:
-            return await self._handle(turn.message)
-        except HomeAssistantNotConfigured:
-            return NOT_CONFIGURED
-        except HomeAssistantUnavailable:
-            return UNREACHABLE
-
-    async def _handle(self, message: str) -> str:
-        lights = [Entity.from_state(s) for s in await self._ha.states()
-                  if s.get("entity_id", "").startswith("light.")]
+    async def act(self, message: str) -> str:
+        lights = await self.entities()
         if not lights:
             return "Home Assistant has no lights I can see."
         targets = await self._matcher.match(message, lights)

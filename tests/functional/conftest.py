@@ -34,19 +34,21 @@ class Simulator:
         return payload
 
 
-@pytest.fixture
-def ha(deployed: Deployed) -> Iterator[Simulator]:
-    """The Home Assistant simulator, reset before and after the test."""
-    sim = Simulator(deployed, "ha")
+def fresh(deployed: Deployed, role: str) -> Iterator[Simulator]:
+    """A simulator reset before and after the test that uses it."""
+    sim = Simulator(deployed, role)
     sim.call("POST", "/sim/reset")
     yield sim
     sim.call("POST", "/sim/reset")
+
+
+@pytest.fixture
+def ha(deployed: Deployed) -> Iterator[Simulator]:
+    """The Home Assistant simulator (lights, thermostat), reset around the test."""
+    yield from fresh(deployed, "ha")
 
 
 @pytest.fixture
 def llm(deployed: Deployed) -> Iterator[Simulator]:
-    """The LLM simulator, reset before and after the test."""
-    sim = Simulator(deployed, "llm")
-    sim.call("POST", "/sim/reset")
-    yield sim
-    sim.call("POST", "/sim/reset")
+    """The OpenAI-compatible simulator, reset around the test."""
+    yield from fresh(deployed, "llm")

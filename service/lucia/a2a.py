@@ -15,7 +15,7 @@ from aiohttp import web
 from lucia import keys
 from lucia.errors import LuciaError, TaskNotCancelable, TaskNotFound
 from lucia.http_errors import ApiError
-from lucia.validation import check_id, check_json_content_type, check_message
+from lucia.validation import check_id, check_message, read_body
 from lucia.views import agent_id_of
 
 PARSE_ERROR = -32700
@@ -147,16 +147,9 @@ def _valid_id(value: Any) -> bool:
 
 async def handle(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
-    check_json_content_type(request)
-    settings = request.app[keys.SETTINGS]
-    if request.content_length is not None and request.content_length > settings.max_body_bytes:
-        raise ApiError(413, "payload_too_large",
-                       f"request body exceeds {settings.max_body_bytes} bytes")
+    raw = await read_body(request, request.app[keys.SETTINGS].max_body_bytes)
     try:
-        envelope = json.loads(await request.read())
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "payload_too_large",
-                       f"request body exceeds {settings.max_body_bytes} bytes") from None
+        envelope = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _error(None, RpcError(PARSE_ERROR, f"parse error: {exc}"))
     if not isinstance(envelope, dict):

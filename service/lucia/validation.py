@@ -28,15 +28,22 @@ def check_json_content_type(request: web.Request) -> None:
                        f"{request.content_type or 'missing'}")
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, after the content-type check and within `limit` bytes (declared or
+    streamed: aiohttp's client_max_size stops a chunked body at the limit)."""
+    check_json_content_type(request)
+    too_large = ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+
+
 async def read_json(request: web.Request, limit: int) -> Any:
     """The body as JSON, after the content-type and size checks."""
-    check_json_content_type(request)
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes") from None
+    raw = await read_body(request, limit)
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

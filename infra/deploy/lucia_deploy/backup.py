@@ -16,6 +16,7 @@ import tarfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -100,19 +101,16 @@ def _rebuild_aof(client: docker.DockerClient, image: str, volume_name: str) -> N
         loader.remove(force=True)
 
 
-def restore(client: docker.DockerClient, stack: str, source: Path) -> None:
+def restore(client: docker.DockerClient, stack: str, source: Path,
+            outputs: dict[str, Any]) -> None:
+    """`outputs` are the stack's outputs as the program records them (the volume and the
+    image it would use), so the names come from the program, not from a guess."""
     if not source.is_file():
         raise BackupError(f"{source} does not exist")
     if apply.stack_containers(client, stacks.PROJECT, stack):
         raise BackupError(f"stack {stack} is running; `make down STACK={stack}` first "
                           "(the volume is kept)")
-    recording_outputs = stacks.read_outputs(stack) if (
-        stacks.STATE / stack / "outputs.json").exists() else None
-    volume_name = (recording_outputs or {}).get("redis_volume", f"lucia-{stack}-redis-data")
-    image = (recording_outputs or {}).get("redis_image")
-    if image is None:
-        from lucia_stack.config import LOCAL_REDIS_IMAGE
-        image = LOCAL_REDIS_IMAGE
+    volume_name, image = outputs["redis_volume"], outputs["redis_image"]
     try:
         client.volumes.get(volume_name)
     except docker.errors.NotFound:

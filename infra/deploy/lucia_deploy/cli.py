@@ -237,7 +237,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     if not args.file:
         raise SystemExit("lucia-deploy: restore needs --file (make restore FILE=...)")
-    backup.restore(docker_client(), args.stack, Path(args.file))
+    client = docker_client()
+    recording, config = record_stack(args.stack)
+    # The stack is down, so its Redis image may be gone after a prune: build or pull it.
+    ensure_images(client, recording.outputs, config)
+    backup.restore(client, args.stack, Path(args.file), recording.outputs)
     return 0
 
 

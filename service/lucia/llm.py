@@ -161,17 +161,22 @@ class OfflineChatModel:
                 "can't hold a free conversation. Configure ConnectionStrings__chat-model for that.")
 
 
+def _deadline(settings: Settings) -> float:
+    """One bound over a call and its SDK retries."""
+    return settings.llm_timeout_seconds * (settings.llm_max_retries + 1) + 1
+
+
 def make_chat_model(settings: Settings, metrics: Metrics) -> ChatModel:
     conn = settings.chat_model
     if conn.is_offline:
         return OfflineChatModel()
-    deadline = settings.llm_timeout_seconds * (settings.llm_max_retries + 1) + 1
-    return OpenAIChatModel(conn, make_openai_client(conn, settings), metrics, deadline)
+    return OpenAIChatModel(conn, make_openai_client(conn, settings), metrics,
+                           _deadline(settings))
 
 
 def make_embedder(settings: Settings, metrics: Metrics) -> OpenAIEmbedder | None:
     conn = settings.embeddings_model
     if conn is None:
         return None
-    deadline = settings.llm_timeout_seconds * (settings.llm_max_retries + 1) + 1
-    return OpenAIEmbedder(conn, make_openai_client(conn, settings), metrics, deadline)
+    return OpenAIEmbedder(conn, make_openai_client(conn, settings), metrics,
+                          _deadline(settings))

@@ -28,10 +28,10 @@ Record = Callable[..., Recording]
 @pytest.fixture(scope="session")
 def record_stack() -> Record:
     def run(stack: str, overrides: dict[str, Any] | None = None,
-            secrets: dict[str, str] | None = None) -> Recording:
+            secrets: dict[str, str] | None = None, *, preview: bool = False) -> Recording:
         config = {**stack_config(stack), **(overrides or {})}
         values = {**TEST_SECRETS, **(secrets or {})}
-        return record(stack, {**config, **values}, sorted(values))
+        return record(stack, {**config, **values}, sorted(values), preview=preview)
     return run
 
 

@@ -1,46 +1,73 @@
-"""The CrossGuard rules on the inputs the mocks captured: every stack passes; a
-deliberately weakened container breaks exactly the rules it should."""
+"""The CrossGuard policies, driven through pulumi_policy itself (each policy's `validate`
+with ResourceValidationArgs / StackValidationArgs, as the analyzer calls it) on the
+provider-checked inputs every stack's program produces (defaults filled, as the engine
+gives them to policy packs): every stack passes, and each weakening breaks exactly its
+own rule."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from pulumi_policy import EnforcementLevel
+from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
-from lucia_deploy.recorder import Recording
-from lucia_policies.pack import policies
-from lucia_policies.rules import EXCEPTIONS, RULES, check_resource
-from tests.program.conftest import STACKS
+from lucia_deploy.cli import policy_violations
+from lucia_deploy.recorder import Recording, Resource
+from lucia_policies.pack import Target, evaluate, policies
+from lucia_policies.rules import RULES, STACK_RULES
+from tests.program.conftest import STACKS, Record
 
 CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
 
 
+def targets(recording: Recording, change: Callable[[Resource], dict[str, Any] | None]
+            = lambda r: None) -> list[Target]:
+    """The recording as the engine hands it to a pack; `change` may replace a resource's
+    checked inputs (return None to keep them)."""
+    return [Target(r.type, r.name, r.urn, change(r) or r.checked, r.dependencies, r.parent)
+            for r in recording.custom]
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_stack_passes_every_policy(recordings: dict[str, Recording], stack: str) -> None:
-    violations = [str(v) for r in recordings[stack].resources if r.custom
-                  for v in check_resource(r.type, r.name, r.plain)]
-    assert violations == []
+def test_every_stack_passes_every_policy(record_stack: Record, stack: str,
+                                         preview: bool) -> None:
+    assert policy_violations(record_stack(stack, preview=preview)) == []
 
 
-WEAKENINGS = {
+def test_policies_see_the_provider_defaults(recordings: dict[str, Recording]) -> None:
+    """The engine runs the provider's Check before the policies: networkMode arrives as
+    "bridge" though the program never sets it. A rule judging raw inputs would miss it."""
+    service = recordings["ci"].named("lucia-ci-service")
+    assert "networkMode" not in service.inputs
+    assert service.checked["networkMode"] == "bridge"
+    assert service.checked["restart"] == "on-failure"
+    assert all(p["protocol"] == "tcp" for p in service.checked["ports"])
+
+
+WEAKENINGS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "cis-5-13-read-only-rootfs": lambda i: i.update(readOnly=False),
     "cis-4-1-non-root-user": lambda i: i.update(user="root"),
     "cis-5-4-capabilities-dropped": lambda i: i.update(capabilities={"adds": ["NET_ADMIN"]}),
     "cis-5-5-not-privileged": lambda i: i.update(privileged=True),
-    "cis-5-14-bound-to-loopback": lambda i: [p.update(ip="0.0.0.0") for p in i["ports"]],
-    "cis-5-8-no-privileged-ports": lambda i: [p.update(external=80) for p in i["ports"]],
+    "cis-5-14-bound-to-loopback": lambda i: i.update(ports=[
+        {"internal": 8080, "external": 5999, "ip": "0.0.0.0", "protocol": "tcp"}]),
+    "cis-5-8-no-privileged-ports": lambda i: i.update(ports=[
+        {"internal": 8080, "external": 80, "ip": "127.0.0.1", "protocol": "tcp"}]),
     "cis-5-26-no-new-privileges": lambda i: i.update(securityOpts=[]),
     "cis-5-11-memory-limited": lambda i: i.pop("memory"),
     "cis-5-12-cpu-limited": lambda i: i.pop("cpus"),
     "cis-5-13-tmpfs-hardened": lambda i: i.update(tmpfs={"/tmp": "rw,size=64m"}),
     "cis-5-15-restart-policy": lambda i: i.update(restart="no"),
     "cis-5-27-healthcheck": lambda i: i.update(healthcheck={"tests": ["NONE"]}),
+    # The provider default networkMode "bridge" alone, with no stack network to move to.
     "cis-5-30-not-default-bridge": lambda i: i.update(networksAdvanced=[]),
     "cis-5-10-no-host-network": lambda i: i.update(networkMode="host"),
     "cis-5-16-no-host-pid": lambda i: i.update(pidMode="host"),
     "cis-5-17-no-host-ipc": lambda i: i.update(ipcMode="host"),
-    "cis-5-21-no-host-uts": lambda i: i.update(utsMode="host"),
     "cis-5-31-no-host-userns": lambda i: i.update(usernsMode="host"),
     "cis-5-18-no-host-devices": lambda i: i.update(devices=[{"hostPath": "/dev/mem"}]),
     "cis-5-32-no-docker-socket": lambda i: i["mounts"].append(
@@ -54,42 +81,94 @@ WEAKENINGS = {
 # Unconfined seccomp breaks two rules at once: CIS 5.2 (AppArmor/seccomp) and 5.22.
 DOUBLE = {("cis-5-2-apparmor-not-unconfined", "cis-5-22-seccomp-not-disabled"):
           lambda i: i.update(securityOpts=["no-new-privileges:true", "seccomp=unconfined"])}
+CONTAINERS = ["lucia-ci-service", "lucia-ci-redis", "lucia-ci-sim-ha"]
 
 
+def weakened(recording: Recording, name: str,
+             weaken: Callable[[dict[str, Any]], Any]) -> list[Target]:
+    def change(resource: Resource) -> dict[str, Any] | None:
+        if resource.name != name:
+            return None
+        inputs = copy.deepcopy(resource.checked)
+        inputs.setdefault("mounts", [])
+        weaken(inputs)
+        return inputs
+    return targets(recording, change)
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
 @pytest.mark.parametrize("policy", sorted(WEAKENINGS))
-def test_weakening_breaks_exactly_its_rule(recordings: dict[str, Recording],
-                                           policy: str) -> None:
-    service = recordings["ci"].named("lucia-ci-service").plain
-    weakened = copy.deepcopy(service)
-    weakened.setdefault("mounts", [])
-    WEAKENINGS[policy](weakened)
-    found = {v.rule.policy_name for v in check_resource(CONTAINER, "svc", weakened)}
-    assert found == {policy}
+def test_weakening_breaks_exactly_its_rule(recordings: dict[str, Recording], policy: str,
+                                           container: str) -> None:
+    found = evaluate(weakened(recordings["ci"], container, WEAKENINGS[policy]))
+    assert {(v.policy, v.resource) for v in found} == {(policy, container)}
 
 
-def test_unconfined_seccomp_breaks_both_of_its_rules(recordings: dict[str, Recording]) -> None:
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_unconfined_seccomp_breaks_both_of_its_rules(recordings: dict[str, Recording],
+                                                     container: str) -> None:
     (names, weaken), = DOUBLE.items()
-    weakened = copy.deepcopy(recordings["ci"].named("lucia-ci-redis").plain)
-    weaken(weakened)
-    assert {v.rule.policy_name for v in check_resource(CONTAINER, "r", weakened)} == set(names)
+    found = evaluate(weakened(recordings["ci"], container, weaken))
+    assert {v.policy for v in found} == set(names)
+
+
+def test_network_on_another_driver_breaks_its_rule(recordings: dict[str, Recording]) -> None:
+    network = recordings["ci"].named("lucia-ci-net")
+    found = evaluate(targets(recordings["ci"], lambda r: {**r.checked, "driver": "overlay"}
+                             if r is network else None))
+    assert {(v.policy, v.resource) for v in found} == {
+        ("cis-5-30-bridge-network-driver", "lucia-ci-net")}
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_missing_pids_limit_breaks_5_29(recordings: dict[str, Recording],
+                                        container: str) -> None:
+    """Drop one container's pids-limit command: the stack policy names that container."""
+    recording = recordings["ci"]
+    kept = [t for t in targets(recording) if t.name != f"{container}-pids-limit"]
+    found = evaluate(kept)
+    assert [(v.policy, v.message.split(":")[0]) for v in found] == [
+        ("cis-5-29-pids-limit", container)]
+
+
+def test_pids_limit_must_depend_on_its_container(recordings: dict[str, Recording]) -> None:
+    """A command that runs before the container exists (no dependency) limits nothing."""
+    recording = recordings["ci"]
+    found = evaluate([Target(t.resource_type, t.name, t.urn, t.props,
+                             [] if t.name == "lucia-ci-redis-pids-limit" else t.dependencies)
+                      for t in targets(recording)])
+    assert [v.message.split(":")[0] for v in found] == ["lucia-ci-redis"]
 
 
 def test_every_rule_is_exercised_by_a_weakening() -> None:
     covered = set(WEAKENINGS) | {n for names in DOUBLE for n in names}
     container_rules = {r.policy_name for r in RULES if r.resource_type == CONTAINER}
     assert container_rules == covered
+    assert {r.policy_name for r in RULES if r.resource_type == NETWORK} == {
+        "cis-5-30-bridge-network-driver"}
+    assert {r.policy_name for r in STACK_RULES} == {"cis-5-29-pids-limit"}
 
 
-def test_rules_carry_cis_ids_and_the_pids_exception_is_documented() -> None:
+def test_no_rule_reads_an_input_the_container_resource_lacks() -> None:
+    """The old 5.21 rule judged `utsMode`, which pulumi-docker's Container does not have."""
+    from lucia_deploy.provider import PROPS
+
     for rule in RULES:
+        assert "utsMode" not in rule.check.__code__.co_consts, rule.policy_name
+    assert "utsMode" not in PROPS[CONTAINER]
+
+
+def test_rules_carry_cis_ids() -> None:
+    for rule in (*RULES, *STACK_RULES):
         assert rule.cis_id.split(".")[0] in ("4", "5")
         assert rule.title.startswith("Ensure")
-    assert "5.29" in EXCEPTIONS
-    assert "5.29" not in {rule.cis_id for rule in RULES}
 
 
 def test_policy_pack_has_one_mandatory_policy_per_rule() -> None:
     built = policies()
-    assert [policy.name for policy in built] == [rule.policy_name for rule in RULES]
+    assert [policy.name for policy in built] == [rule.policy_name for rule in
+                                                 (*RULES, *STACK_RULES)]
     assert len({policy.name for policy in built}) == len(built)
     assert {policy.enforcement_level for policy in built} == {EnforcementLevel.MANDATORY}
+    assert [p.name for p in built if isinstance(p, StackValidationPolicy)] == [
+        "cis-5-29-pids-limit"]

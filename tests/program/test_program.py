@@ -14,6 +14,8 @@ from lucia_stack.config import KEYS_BY_NAME, ConfigError
 from tests.program.conftest import SECRET_VALUES, STACKS, Record
 
 CONTAINER = "docker:index/container:Container"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+COMMAND = "command:local:Command"
 
 
 def containers(recording: Recording) -> dict[str, dict]:
@@ -40,11 +42,13 @@ def test_inventory_is_network_volume_and_two_containers(recordings: dict[str, Re
     expected = [
         ("docker:index/network:Network", f"lucia-{stack}-net"),
         ("docker:index/volume:Volume", f"lucia-{stack}-redis-data"),
-        (CONTAINER, f"lucia-{stack}-redis"),
-        (CONTAINER, f"lucia-{stack}-service"),
     ]
-    if uses_simulators(stack):
-        expected += [(CONTAINER, f"lucia-{stack}-sim-ha"), (CONTAINER, f"lucia-{stack}-sim-llm")]
+    roles = ["redis", "service"] + (["sim-ha", "sim-llm"] if uses_simulators(stack) else [])
+    for role in roles:
+        # Each container with its image (by id) and its PIDs limit (CIS 5.29).
+        expected += [(CONTAINER, f"lucia-{stack}-{role}"),
+                     (IMAGE, f"lucia-{stack}-{role}-image"),
+                     (COMMAND, f"lucia-{stack}-{role}-pids-limit")]
     assert custom == sorted(expected)
 
 
@@ -89,7 +93,7 @@ def test_service_is_published_only_on_loopback(recordings: dict[str, Recording],
                                                stack: str) -> None:
     port = stack_config(stack)["lucia:servicePort"]
     assert containers(recordings[stack])["service"]["ports"] == [
-        {"internal": 8080, "external": port, "ip": "127.0.0.1"}]
+        {"internal": 8080, "external": port, "ip": "127.0.0.1", "protocol": "tcp"}]
     assert recordings[stack].outputs["service_url"] == f"http://127.0.0.1:{port}"
 
 
@@ -99,7 +103,8 @@ def test_redis_is_unpublished_unless_configured_and_then_loopback(
     ports = containers(recordings[stack])["redis"]["ports"]
     published = stack_config(stack).get("lucia:redisPublishPort")
     if published:
-        assert ports == [{"internal": 6379, "external": published, "ip": "127.0.0.1"}]
+        assert ports == [{"internal": 6379, "external": published, "ip": "127.0.0.1",
+                          "protocol": "tcp"}]
     else:
         assert ports == []
 
@@ -166,13 +171,14 @@ def test_simulators_fill_only_what_is_unset(record_stack: Record,
     assert env["ConnectionStrings__chat-model"] == simulators.LLM_CONNECTION  # unset: filled
     assert env["ConnectionStrings__embeddings"] == simulators.LLM_CONNECTION
     sims = containers(recordings["ci"])
-    assert sims["sim-ha"]["ports"] == [{"internal": 8123, "external": 5290, "ip": "127.0.0.1"}]
-    assert sims["sim-llm"]["ports"] == [{"internal": 8000, "external": 5291, "ip": "127.0.0.1"}]
+    assert sims["sim-ha"]["ports"] == [{"internal": 8123, "external": 5290, "ip": "127.0.0.1",
+                                        "protocol": "tcp"}]
+    assert sims["sim-llm"]["ports"] == [{"internal": 8000, "external": 5291, "ip": "127.0.0.1",
+                                         "protocol": "tcp"}]
 
 
 def test_stacks_share_no_resource_names(recordings: dict[str, Recording]) -> None:
-    names = [r.plain.get("name") for rec in recordings.values() for r in rec.resources
-             if r.custom]
+    names = [r.name for rec in recordings.values() for r in rec.resources if r.custom]
     assert len(names) == len(set(names))
     ports = [rec.outputs["service_port"] for rec in recordings.values()]
     assert len(ports) == len(set(ports))
@@ -188,10 +194,17 @@ def test_stack_files_use_only_known_keys(stack: str) -> None:
 
 
 @pytest.mark.parametrize(("overrides", "secrets", "complaint"), [
-    ({"lucia:redisAppendfsync": "sometimes"}, {}, "lucia:redisAppendfsync must be one of"),
-    ({"lucia:servicePort": 80}, {}, "lucia:servicePort must be above 1024"),
-    ({"lucia:redisMaxmemoryPercent": 100}, {}, "redisMaxmemoryPercent"),
+    ({"lucia:redisAppendfsync": "sometimes"}, {},
+     "lucia:redisAppendfsync = 'sometimes': Input should be 'always', 'everysec' or 'no'"),
+    ({"lucia:servicePort": 80}, {},
+     "lucia:servicePort = '80': Input should be greater than 1024"),
+    ({"lucia:servicePort": "abc"}, {},
+     "lucia:servicePort = 'abc': Input should be a valid integer"),
+    ({"lucia:redisMaxmemoryPercent": 100}, {}, "redisMaxmemoryPercent = '100'"),
     ({"lucia:serviceEnvironment": {"PATH": "/tmp"}}, {}, "only set LUCIA_"),
+    ({"lucia:serviceCpus": 0.05}, {}, "would be read back by pulumi-docker as '0.1'"),
+    ({"lucia:logMaxSize": "lots"}, {}, "lucia:logMaxSize = 'lots'"),
+    ({"lucia:servicePorts": 5000}, {}, "lucia:servicePorts"),
     ({}, {"lucia:redisPassword": "short"}, "lucia:redisPassword must be 16-128"),
     ({}, {"lucia:redisServicePassword": "has spaces in it, bad"}, "redisServicePassword"),
 ])
@@ -204,9 +217,9 @@ def test_bad_config_is_rejected_naming_the_key(record_stack: Record, overrides: 
 def test_registry_images_can_be_configured(record_stack: Record) -> None:
     recording = record_stack("ci", {"lucia:redisImage": "redis:8.2-alpine",
                                     "lucia:serviceImage": "python:3.12-slim"})
-    found = containers(recording)
-    assert found["redis"]["image"] == "redis:8.2-alpine"
-    assert found["service"]["image"] == "python:3.12-slim"
+    images = {r.name: r.plain["name"] for r in recording.of_type(IMAGE)}
+    assert images["lucia-ci-redis-image"] == "redis:8.2-alpine"
+    assert images["lucia-ci-service-image"] == "python:3.12-slim"
 
 
 def test_debug_and_release_images_never_share_a_tag(record_stack: Record,

@@ -1,95 +1,89 @@
-"""Apply recorded Pulumi resources to the local Docker engine with docker-py.
+"""Plan and apply recorded Pulumi resources on the local Docker engine with docker-py,
+as `pulumi up --refresh` with pulumi-docker would.
 
-Only the resource types and properties the lucia program uses are known; any other type
-or property is an error (never silently dropped), so a program change that this applier
-cannot honour fails loudly instead of deploying something weaker.
+- **Refresh**: each resource in the state is looked up; one that is gone is created
+  again, a stopped container reads back `mustRun: false` (the provider's Read), so the
+  plan starts it in place.
+- **Plan**: each recorded resource against its state, with the provider's own rules
+  (lucia_deploy/provider.py): create, update (in place, or state only), replace, or
+  unchanged; resources the program no longer declares are deleted. The plan is printed
+  before anything changes, like `pulumi preview`.
+- **Apply**: in dependency order (deletes in reverse), saving the state after each step,
+  so an interrupted run leaves a state that says what exists.
 
-Idempotent: each container carries a hash of its inputs and image id; `up` leaves an
-unchanged running container alone and replaces one whose inputs or image changed.
+Only the resource types and properties in the provider table are known; any other is an
+error, never dropped.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
+import contextlib
+import os
+import subprocess
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
 import docker.errors
 import docker.types
 
+from lucia_deploy import provider
 from lucia_deploy.progress import say
-from lucia_deploy.recorder import Recording, Resource
+from lucia_deploy.provider import COMMAND, CONTAINER, NETWORK, REMOTE_IMAGE, VOLUME
+from lucia_deploy.recorder import MOCK_ID_PREFIX, Recording, Resource, mock_id
+from lucia_deploy.state import Entry, StackState, sanitise
 
-NETWORK = "docker:index/network:Network"
-VOLUME = "docker:index/volume:Volume"
-CONTAINER = "docker:index/container:Container"
-SPEC_LABEL = "io.lucia.spec-hash"
-
-KNOWN = {
-    NETWORK: {"name", "driver", "labels"},
-    VOLUME: {"name", "labels"},
-    CONTAINER: {
-        "name", "image", "entrypoints", "command", "envs", "mounts", "networksAdvanced",
-        "ports", "healthcheck", "labels", "stopTimeout", "destroyGraceSeconds", "wait",
-        "waitTimeout", "user", "capabilities", "privileged", "readOnly", "tmpfs", "memory",
-        "memorySwap", "cpus", "securityOpts", "restart", "maxRetryCount", "init",
-        "logDriver", "logOpts", "networkMode", "pidMode", "ipcMode", "utsMode", "usernsMode",
-    },
-}
-KNOWN_NESTED = {
-    "mounts": {"target", "type", "source", "readOnly"},
-    "networksAdvanced": {"name", "aliases"},
-    "ports": {"internal", "external", "ip", "protocol"},
-    "healthcheck": {"tests", "interval", "timeout", "retries", "startPeriod"},
-    "capabilities": {"drops", "adds"},
-    "labels": {"label", "value"},
-}
+PENDING = "(known after apply)"
+# The applier runs a container's life as the provider does; these would change that.
+MUST_STAY = {"rm": False, "attach": False, "logs": False, "start": True}
 
 
 class ApplyError(RuntimeError):
     pass
 
 
-def check_known(resource: Resource) -> None:
-    """Fail on any type or property the applier would otherwise ignore."""
-    if not resource.custom:
-        return  # component resources have no engine counterpart
-    known = KNOWN.get(resource.type)
-    if known is None:
-        raise ApplyError(f"{resource.name}: resource type {resource.type} is not supported by "
-                         "the docker-py applier; use the Pulumi CLI or extend apply.py")
-    inputs = resource.plain
-    unknown = sorted(set(inputs) - known)
-    if unknown:
-        raise ApplyError(f"{resource.name}: properties {unknown} are not supported by the "
-                         "docker-py applier; refusing to drop them")
-    for key, allowed in KNOWN_NESTED.items():
-        value = inputs.get(key)
-        items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
-        for item in items:
-            extra = sorted(set(item) - allowed)
-            if extra:
-                raise ApplyError(f"{resource.name}: {key} properties {extra} are not "
-                                 "supported by the docker-py applier")
+@dataclass
+class Step:
+    action: str            # create | update | replace | delete | unchanged | import
+    urn: str
+    type: str
+    name: str
+    resource: Resource | None = None
+    diff: provider.Diff | None = None
+    reason: str = ""
+
+    def line(self) -> str:
+        short = self.type.split(":")[-1]
+        detail = self.reason or (self.diff.describe() if self.diff else "")
+        return f"{self.action:9} {short:12} {self.name}" + (f"  [{detail}]" if detail else "")
 
 
-def _duration_ns(text: str) -> int:
-    total = 0.0
-    for amount, unit in re.findall(r"([\d.]+)(ms|s|m|h)", text):
-        total += float(amount) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
-    return int(total * 1e9)
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
 
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.action != "unchanged"]
 
-def _labels(inputs: dict[str, Any]) -> dict[str, str]:
-    return {item["label"]: item["value"] for item in inputs.get("labels") or []}
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for s in self.steps:
+            counts[s.action] = counts.get(s.action, 0) + 1
+        order = ("create", "import", "update", "replace", "delete", "unchanged")
+        return ", ".join(f"{counts[a]} to {a}" if a != "unchanged" else f"{counts[a]} unchanged"
+                         for a in order if counts.get(a))
+
+    def print(self) -> None:
+        for s in self.steps:
+            say(f"  {s.line()}")
+        say(f"plan: {len(self.changes)} change(s): {self.summary() or 'nothing'}")
 
 
 def order(recording: Recording) -> list[Resource]:
     """Custom resources, each after the resources it depends on."""
-    resources = [r for r in recording.resources if r.custom]
+    resources = recording.custom
     by_urn = {r.urn: r for r in recording.resources}
     done: list[Resource] = []
 
@@ -108,95 +102,260 @@ def order(recording: Recording) -> list[Resource]:
     return done
 
 
+def _substitute(value: Any, ids: dict[str, str]) -> Any:
+    """Put real ids where the mocks gave a resource's mock id (as the engine resolves an
+    output into a dependent's input)."""
+    if isinstance(value, str) and value.startswith(MOCK_ID_PREFIX):
+        return ids.get(value, PENDING)
+    if isinstance(value, dict):
+        return {k: _substitute(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, ids) for v in value]
+    return value
+
+
+def _labels(inputs: dict[str, Any]) -> dict[str, str]:
+    return {item["label"]: item["value"] for item in inputs.get("labels") or []}
+
+
 class Applier:
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, state: StackState) -> None:
         self.client = client
-        self.changes: list[str] = []
+        self.state = state
+        self.ids: dict[str, str] = {}   # mock id -> real id
 
-    def apply(self, recording: Recording, wait_timeout: float = 180) -> None:
-        resources = order(recording)
-        for resource in resources:
-            check_known(resource)
-        for resource in resources:
-            {NETWORK: self._network, VOLUME: self._volume,
-             CONTAINER: self._container}[resource.type](resource)
-        for resource in resources:
-            if resource.type == CONTAINER:
-                self.wait_healthy(resource.plain["name"], wait_timeout)
+    # --- refresh and plan ---------------------------------------------------------------
 
-    # --- networks and volumes -----------------------------------------------------------
+    def refresh(self) -> None:
+        """Read every resource in the state from the engine, as `--refresh` does."""
+        for urn, entry in list(self.state.resources.items()):
+            found = self._lookup(entry)
+            if found is None:
+                say(f"refresh: {entry.name} is gone; it will be created again")
+                self.state.drop(urn)
+            elif entry.type == CONTAINER and found.status != "running":
+                # CF:815-824: a stopped container reads back must_run=false.
+                entry.state["mustRun"] = False
 
-    def _network(self, resource: Resource) -> None:
-        inputs = resource.plain
-        name, labels = inputs["name"], _labels(inputs)
-        existing = self.client.networks.list(names=[name])
-        if existing:
-            found = existing[0]
-            if found.attrs.get("Driver") != inputs.get("driver", "bridge") or \
-                    found.attrs.get("Labels", {}) != labels:
-                raise ApplyError(f"network {name} exists with other settings; run "
-                                 "`make down` first")
-            return
-        self.client.networks.create(name, driver=inputs.get("driver", "bridge"),
-                                    labels=labels, check_duplicate=True)
-        self.changes.append(f"created network {name}")
-
-    def _volume(self, resource: Resource) -> None:
-        inputs = resource.plain
-        name = inputs["name"]
+    def _lookup(self, entry: Entry) -> Any:
+        getters = {CONTAINER: self.client.containers.get, NETWORK: self.client.networks.get,
+                   VOLUME: self.client.volumes.get, REMOTE_IMAGE: self.client.images.get}
+        getter = getters.get(entry.type)
+        if getter is None:
+            return entry  # a Command has nothing to read back
         try:
-            self.client.volumes.get(name)
-            return
+            return getter(entry.id)
         except docker.errors.NotFound:
-            pass
-        self.client.volumes.create(name, labels=_labels(inputs))
-        self.changes.append(f"created volume {name}")
+            return None
 
-    # --- containers ---------------------------------------------------------------------
+    def plan(self, recording: Recording) -> Plan:
+        if recording.preview:
+            raise ApplyError("cannot apply a preview recording (its ids are unknown)")
+        plan = Plan()
+        ids: dict[str, str] = {}
+        declared = set()
+        for resource in order(recording):
+            declared.add(resource.urn)
+            unknown = sorted(set(resource.plain) - set(provider.props(resource.type)))
+            if unknown:
+                raise ApplyError(f"{resource.name}: properties {unknown} are not supported")
+            for key, value in MUST_STAY.items():
+                if resource.type == CONTAINER and resource.plain.get(key, value) != value:
+                    raise ApplyError(f"{resource.name}: {key}={resource.plain[key]} is not "
+                                     "supported by the docker-py applier")
+            entry = self.state.resources.get(resource.urn)
+            new = sanitise(resource, _substitute(resource.checked, ids))
+            if entry is None:
+                adopted = self._adoptable(resource)
+                if adopted:
+                    step = Step("import", resource.urn, resource.type, resource.name,
+                                resource, reason=adopted)
+                else:
+                    step = Step("create", resource.urn, resource.type, resource.name, resource)
+            else:
+                diff = provider.diff(resource.type, entry.state, new,
+                                     resource.replace_on_changes)
+                step = Step(diff.kind, resource.urn, resource.type, resource.name, resource,
+                            diff)
+            if step.action in ("create", "replace") or (
+                    step.action == "import" and resource.type == CONTAINER):
+                ids[mock_id(resource.name)] = PENDING
+            else:
+                ids[mock_id(resource.name)] = entry.id if entry else PENDING
+            plan.steps.append(step)
+        for urn, entry in reversed(list(self.state.resources.items())):
+            if urn not in declared:
+                reason = "retained: kept on the engine" if entry.retain_on_delete else ""
+                plan.steps.append(Step("delete", urn, entry.type, entry.name, reason=reason))
+        return plan
 
-    def _spec_hash(self, inputs: dict[str, Any], image_id: str) -> str:
-        canonical = json.dumps({"inputs": inputs, "image": image_id}, sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    def _adoptable(self, resource: Resource) -> str:
+        """An object this stack made before the applier kept state: a network or volume
+        with the stack's labels is taken into the state (a volume holds the data); a
+        container of that name is replaced."""
+        name = resource.plain.get("name")
+        if resource.type == NETWORK:
+            found = self.client.networks.list(names=[name])
+            if found and found[0].attrs.get("Labels") == _labels(resource.plain):
+                return "exists with this stack's labels; taken into the state"
+        if resource.type == VOLUME:
+            try:
+                volume = self.client.volumes.get(name)
+            except docker.errors.NotFound:
+                return ""
+            if (volume.attrs.get("Labels") or {}) == _labels(resource.plain):
+                return "exists with this stack's labels (its data is kept); taken into the state"
+        if resource.type == CONTAINER:
+            try:
+                self.client.containers.get(name)
+            except docker.errors.NotFound:
+                return ""
+            return "a container of this name exists outside the state; replaced"
+        return ""
 
-    def _container(self, resource: Resource) -> None:
-        inputs = resource.plain
+    # --- apply --------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, wait_timeout: float = 180) -> None:
+        for step in plan.steps:
+            if step.action == "delete":
+                continue  # after the creates, in reverse order
+            resource = step.resource
+            assert resource is not None
+            entry = self.state.resources.get(step.urn)
+            inputs = _substitute(resource.plain, self.ids)
+            if step.action == "unchanged":
+                assert entry is not None
+                self.ids[mock_id(resource.name)] = entry.id
+                continue
+            handler = {NETWORK: self._network, VOLUME: self._volume,
+                       REMOTE_IMAGE: self._image, CONTAINER: self._container,
+                       COMMAND: self._command}[resource.type]
+            real_id = handler(step, inputs, entry)
+            self.ids[mock_id(resource.name)] = real_id
+            checked = _substitute(resource.checked, self.ids)
+            self.state.put(Entry(step.urn, resource.type, resource.name, real_id,
+                                 sanitise(resource, provider.read_back(resource.type,
+                                                                       checked)),
+                                 list(resource.dependencies), resource.retain_on_delete))
+        for step in (s for s in plan.steps if s.action == "delete"):
+            self._delete(self.state.resources[step.urn])
+        for step in plan.steps:
+            if step.type == CONTAINER and step.action != "delete":
+                self.wait_healthy(step.name, wait_timeout)
+
+    def _network(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        if step.action == "import":
+            return self.client.networks.list(names=[inputs["name"]])[0].id
+        if step.action == "replace":
+            assert entry is not None
+            self.client.networks.get(entry.id).remove()
+        created = self.client.networks.create(
+            inputs["name"], driver=inputs.get("driver"), labels=_labels(inputs),
+            ipam=docker.types.IPAMConfig(driver=inputs.get("ipamDriver", "default")))
+        say(f"{inputs['name']}: network {step.action}d")
+        return created.id
+
+    def _volume(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        if step.action == "import":
+            return self.client.volumes.get(inputs["name"]).id
+        if step.action == "replace":
+            raise ApplyError(f"{inputs['name']}: a volume change would replace the volume "
+                             "and its data; refusing (take a backup and purge first)")
+        created = self.client.volumes.create(inputs["name"], labels=_labels(inputs))
+        say(f"{inputs['name']}: volume created")
+        return created.id
+
+    def _image(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        """I funcs:343-378: a local image is used as it is; only a missing one is pulled."""
         name = inputs["name"]
         try:
-            image = self.client.images.get(inputs["image"])
+            image = self.client.images.get(name)
         except docker.errors.ImageNotFound:
-            raise ApplyError(f"{name}: image {inputs['image']} is not built or pulled") from None
-        spec = self._spec_hash(inputs, image.id)
-        try:
-            current = self.client.containers.get(name)
-        except docker.errors.NotFound:
-            current = None
-        if current is not None:
-            if current.labels.get(SPEC_LABEL) == spec and current.status == "running":
-                say(f"{name}: unchanged")
-                return
-            reason = "inputs or image changed" if current.labels.get(SPEC_LABEL) != spec \
-                else f"was {current.status}"
-            say(f"{name}: replacing ({reason})")
-            current.stop(timeout=int(inputs.get("destroyGraceSeconds") or 10))
-            current.remove()
-            self.changes.append(f"replaced container {name}")
-        else:
-            self.changes.append(f"created container {name}")
-        self._create(inputs, spec)
+            say(f"{name}: not local; pulling")
+            try:
+                image = self.client.images.pull(name)
+            except docker.errors.APIError as exc:
+                raise ApplyError(f"unable to pull image {name}: {exc}") from None
+        return image.id
 
-    def _create(self, inputs: dict[str, Any], spec: str) -> None:
+    def _command(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        """local.Command: run `create` with /bin/sh -c (on create and on replace)."""
+        interpreter = inputs.get("interpreter") or ["/bin/sh", "-c"]
+        result = subprocess.run([*interpreter, inputs["create"]], capture_output=True,
+                                text=True, env={**os.environ, **(inputs.get("environment")
+                                                                 or {})}, check=False)
+        if result.returncode:
+            raise ApplyError(f"{step.name}: `{inputs['create']}` failed "
+                             f"(exit {result.returncode}): {result.stderr.strip()}")
+        say(f"{step.name}: ran `{inputs['create']}`")
+        return entry.id if entry and step.action == "update" else f"command-{time.time_ns()}"
+
+    def _container(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        name = inputs["name"]
+        if step.action == "update":
+            assert entry is not None
+            assert step.diff is not None
+            self._update_container(entry.id, inputs, step.diff)
+            return entry.id
+        if step.action == "replace":
+            assert entry is not None
+            self._remove_container(entry.id, inputs.get("destroyGraceSeconds"),
+                                   inputs.get("removeVolumes", True))
+        elif step.action == "import":
+            self._remove_container(name, inputs.get("destroyGraceSeconds"), True)
+        return self._create_container(inputs)
+
+    def _update_container(self, container_id: str, inputs: dict[str, Any],
+                          diff: provider.Diff) -> None:
+        """CF:991-1077: one ContainerUpdate with restart policy and resources; a must_run
+        false->true change starts the container; state-only changes touch nothing."""
+        container = self.client.containers.get(container_id)
+        in_place = [k for k, c in diff.changed.items() if c == provider.Change.UPDATE
+                    and k != "mustRun"]
+        if in_place:
+            swap = int(inputs.get("memorySwap") or 0)
+            container.update(
+                restart_policy={"Name": inputs.get("restart", "no"),
+                                "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0)},
+                cpu_shares=int(inputs.get("cpuShares") or 0) or None,
+                mem_limit=int(inputs.get("memory") or 0) * 1024 * 1024 or None,
+                mem_reservation=int(inputs.get("memoryReservation") or 0) * 1024 * 1024
+                or None,
+                memswap_limit=(swap * 1024 * 1024 if swap > 0 else swap) or None,
+            )
+            say(f"{inputs['name']}: updated in place ({', '.join(sorted(in_place))})")
+        if "mustRun" in diff.changed and inputs.get("mustRun", True):
+            container.start()
+            say(f"{inputs['name']}: was stopped; started")
+        state_only = [k for k, c in diff.changed.items() if c == provider.Change.STATE]
+        if state_only:
+            say(f"{inputs['name']}: {', '.join(sorted(state_only))} saved to the state only "
+                "(the provider does not apply them to a running container)")
+
+    def _remove_container(self, ref: str, grace: Any, remove_volumes: bool) -> None:
+        """CF:1085-1115: stop with destroy_grace_seconds (unset or 0: kill), then force
+        remove."""
+        try:
+            container = self.client.containers.get(ref)
+        except docker.errors.NotFound:
+            return
+        container.stop(timeout=int(grace or 0))
+        container.remove(force=True, v=bool(remove_volumes))
+        say(f"{container.name}: removed (stop grace {int(grace or 0)} s)")
+
+    def _create_container(self, inputs: dict[str, Any]) -> str:
+        """CF:40-673, in its order: create on network_mode, disconnect "bridge", connect
+        each networks_advanced network with its aliases, start, wait if asked."""
         api = self.client.api
         name = inputs["name"]
-        networks = inputs.get("networksAdvanced") or []
         ports = inputs.get("ports") or []
         caps = inputs.get("capabilities") or {}
-        restart = inputs.get("restart") or "no"
         host_config = api.create_host_config(
             mounts=[docker.types.Mount(target=m["target"], source=m.get("source"),
                                        type=m["type"], read_only=bool(m.get("readOnly")))
                     for m in inputs.get("mounts") or []],
-            port_bindings={f"{int(p['internal'])}/{p.get('protocol', 'tcp')}":
-                           (p.get("ip", ""), int(p["external"])) for p in ports},
+            port_bindings={f"{int(p['internal'])}/{p['protocol']}":
+                           (p["ip"], int(p["external"])) for p in ports},
             read_only=bool(inputs.get("readOnly")),
             tmpfs=dict(inputs.get("tmpfs") or {}),
             cap_drop=caps.get("drops"),
@@ -204,49 +363,97 @@ class Applier:
             privileged=bool(inputs.get("privileged")),
             security_opt=inputs.get("securityOpts"),
             mem_limit=f"{int(inputs['memory'])}m" if inputs.get("memory") else None,
-            memswap_limit=f"{int(inputs['memorySwap'])}m" if inputs.get("memorySwap") else None,
-            nano_cpus=int(float(inputs["cpus"]) * 1e9) if inputs.get("cpus") else None,
-            restart_policy={"Name": restart,
+            memswap_limit=f"{int(inputs['memorySwap'])}m" if inputs.get("memorySwap")
+            else None,
+            nano_cpus=provider.cpus.parse_cpus(inputs["cpus"]) if inputs.get("cpus")
+            else None,
+            cpu_shares=int(inputs["cpuShares"]) if inputs.get("cpuShares") else None,
+            restart_policy={"Name": inputs.get("restart", "no"),
                             "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0)},
-            init=bool(inputs.get("init")),
-            log_config=docker.types.LogConfig(type=inputs.get("logDriver", "json-file"),
+            init=bool(inputs.get("init")),  # CF:447-448: unset is an explicit false
+            log_config=docker.types.LogConfig(type=inputs.get("logDriver") or "json-file",
                                               config=dict(inputs.get("logOpts") or {})),
-            network_mode=inputs.get("networkMode") or (networks[0]["name"] if networks
-                                                        else None),
+            network_mode=inputs.get("networkMode", "bridge"),
             pid_mode=inputs.get("pidMode"),
             ipc_mode=inputs.get("ipcMode"),
-            uts_mode=inputs.get("utsMode"),
             userns_mode=inputs.get("usernsMode"),
         )
-        networking = api.create_networking_config({
-            n["name"]: api.create_endpoint_config(aliases=n.get("aliases") or None)
-            for n in networks[:1]
-        }) if networks else None
         check = inputs.get("healthcheck")
         healthcheck = docker.types.Healthcheck(
-            test=check["tests"], interval=_duration_ns(check.get("interval", "")),
-            timeout=_duration_ns(check.get("timeout", "")),
-            retries=int(check.get("retries") or 0),
-            start_period=_duration_ns(check.get("startPeriod", "")),
-        ) if check else None
+            test=check["tests"], interval=provider.parse_duration(check["interval"]),
+            timeout=provider.parse_duration(check["timeout"]), retries=int(check["retries"]),
+            start_period=provider.parse_duration(check["startPeriod"]),
+        ) if check and check.get("tests") else None
         created = api.create_container(
             image=inputs["image"], name=name,
             entrypoint=inputs.get("entrypoints") or None,
             command=inputs.get("command") or None,
             environment=inputs.get("envs") or [],
             user=inputs.get("user") or "",
-            labels={**_labels(inputs), SPEC_LABEL: spec},
-            ports=[(int(p["internal"]), p.get("protocol", "tcp")) for p in ports],
+            labels=_labels(inputs),
+            ports=[(int(p["internal"]), p["protocol"]) for p in ports],
             host_config=host_config,
-            networking_config=networking,
             healthcheck=healthcheck,
             stop_timeout=int(inputs["stopTimeout"]) if inputs.get("stopTimeout") else None,
         )
-        for extra in networks[1:]:
-            api.connect_container_to_network(created["Id"], extra["name"],
-                                             aliases=extra.get("aliases"))
-        api.start(created["Id"])
+        container_id = created["Id"]
+        networks = inputs.get("networksAdvanced") or []
+        if networks:
+            try:
+                api.disconnect_container_from_network(container_id, "bridge")
+            except docker.errors.APIError as exc:
+                if "is not connected to the network bridge" not in str(exc):
+                    raise
+            for network in networks:
+                api.connect_container_to_network(container_id, network["name"],
+                                                 aliases=network.get("aliases") or None)
+        api.start(container_id)
         say(f"{name}: started")
+        if inputs.get("wait"):
+            self.wait_healthy(name, float(inputs.get("waitTimeout", 60)))
+        return container_id
+
+    def _delete(self, entry: Entry) -> None:
+        if entry.retain_on_delete:
+            say(f"{entry.name}: retained on delete (still on the engine, out of the state)")
+        elif entry.type == CONTAINER:
+            self._remove_container(entry.id, entry.state.get("destroyGraceSeconds"),
+                                   entry.state.get("removeVolumes", True))
+        elif entry.type == NETWORK:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.networks.get(entry.id).remove()
+            say(f"{entry.name}: network deleted")
+        elif entry.type == VOLUME:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.volumes.get(entry.id).remove(force=True)
+            say(f"{entry.name}: volume deleted")
+        # RemoteImage with keepLocally and a Command without a delete command: nothing.
+        self.state.drop(entry.urn)
+
+    def destroy(self, purge: bool = False) -> list[str]:
+        """`pulumi destroy`: every resource in the state, dependents first. With purge, the
+        retained volume goes too."""
+        removed = []
+        entries = list(self.state.resources.values())
+        done: list[Entry] = []
+
+        def visit(entry: Entry) -> None:
+            if entry in done:
+                return
+            for other in entries:
+                if entry.urn in other.dependencies:
+                    visit(other)
+            done.append(entry)
+
+        for entry in entries:  # each after everything that depends on it
+            visit(entry)
+        for entry in done:
+            if purge and entry.type == VOLUME:
+                entry.retain_on_delete = False
+            if not entry.retain_on_delete and entry.type in (CONTAINER, NETWORK, VOLUME):
+                removed.append(f"{entry.type.split(':')[-1].lower()} {entry.name}")
+            self._delete(entry)
+        return removed
 
     def wait_healthy(self, name: str, timeout: float) -> None:
         started = time.monotonic()
@@ -260,7 +467,8 @@ class Applier:
                 raise ApplyError(f"{name} is {state['Status']} (exit {state.get('ExitCode')})"
                                  f"; last log lines:\n{logs}")
             if health in ("healthy", "none"):
-                say(f"{name}: {health} after {time.monotonic() - started:.1f} s")
+                if health != last:
+                    say(f"{name}: {health} after {time.monotonic() - started:.1f} s")
                 return
             if health != last:
                 say(f"{name}: {health} ...")
@@ -278,16 +486,17 @@ def stack_containers(client: docker.DockerClient, project: str,
                                                                f"io.lucia.stack={stack}"]})
 
 
-def down(client: docker.DockerClient, project: str, stack: str, purge: bool) -> list[str]:
-    """Remove only this stack's containers and network; its volume only with purge."""
+def sweep(client: docker.DockerClient, project: str, stack: str, purge: bool,
+          grace: int = 15) -> list[str]:
+    """Objects with this stack's labels that no state holds (a deployment from before the
+    applier kept state): containers and network, the volume only with purge."""
     removed = []
     labels = [f"io.lucia.project={project}", f"io.lucia.stack={stack}"]
     containers = stack_containers(client, project, stack)
-    # The service first, so it never sees its Redis vanish mid-request.
     containers.sort(key=lambda c: c.labels.get("io.lucia.component") != "service")
     for container in containers:
-        container.stop(timeout=15)
-        container.remove()
+        container.stop(timeout=grace)
+        container.remove(force=True)
         removed.append(f"container {container.name}")
     for network in client.networks.list(filters={"label": labels}):
         network.remove()
@@ -297,3 +506,4 @@ def down(client: docker.DockerClient, project: str, stack: str, purge: bool) -> 
             volume.remove()
             removed.append(f"volume {volume.name}")
     return removed
+

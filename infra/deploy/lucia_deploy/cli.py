@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ import docker.errors
 
 from lucia_deploy import apply, backup, images, stacks
 from lucia_deploy.progress import say, step
-from lucia_deploy.recorder import Recording, record
+from lucia_deploy.recorder import Recording, fake_image_id, record
+from lucia_deploy.state import StackState
 
 SOURCE_LABEL = "io.lucia.source-hash"
 
@@ -88,24 +90,44 @@ def ensure_images(client: docker.DockerClient, outputs: dict[str, Any],
             images.build_redis(client, redis_ref, {SOURCE_LABEL: source})
 
 
-def record_stack(stack: str) -> tuple[Recording, dict[str, Any]]:
+def record_stack(stack: str, *, preview: bool = False, client: docker.DockerClient | None = None,
+                 missing_images_ok: bool = False) -> tuple[Recording, dict[str, Any]]:
+    """Run the program for a stack under the provider-shaped mocks. With a client, each
+    RemoteImage's imageId is the local image's id (built or pulled by ensure_images)."""
     config = stacks.stack_config(stack)
     secret_values, secret_keys = stacks.qualified_secrets(stack)
     from lucia_stack.config import ConfigError
 
     try:
         recording = record(stack, {**config, **secret_values}, secret_keys,
-                           project=stacks.PROJECT)
+                           project=stacks.PROJECT, preview=preview,
+                           image_ids=_engine_image_ids(client, missing_images_ok) if client
+                           else fake_image_id)
     except ConfigError as exc:
         raise SystemExit(f"lucia-deploy: {stacks.stack_file(stack).name}: {exc}") from None
     return recording, config
 
 
-def policy_violations(recording: Recording) -> list[str]:
-    from lucia_policies.rules import check_resource
+def _engine_image_ids(client: docker.DockerClient, missing_ok: bool) -> Callable[[str], str]:
+    def image_id(reference: str) -> str:
+        try:
+            return client.images.get(reference).id
+        except docker.errors.ImageNotFound:
+            if missing_ok:
+                return apply.PENDING  # a preview: the image is built or pulled by `up`
+            raise apply.ApplyError(f"image {reference} is neither built nor pulled; "
+                                   "run `make images`") from None
+    return image_id
 
-    return [str(v) for r in recording.resources if r.custom
-            for v in check_resource(r.type, r.name, r.plain)]
+
+def policy_violations(recording: Recording) -> list[str]:
+    """The policy pack's own policies on the provider-checked inputs, as the engine runs
+    them under `pulumi up --policy-pack`."""
+    from lucia_policies.pack import Target, evaluate
+
+    return [str(v) for v in evaluate([Target(r.type, r.name, r.urn, r.checked,
+                                             r.dependencies, r.parent)
+                                      for r in recording.custom])]
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -117,63 +139,121 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return 1 if violations else 0
 
 
-def _pulumi_up(stack: str, client: docker.DockerClient) -> dict[str, Any]:
-    """The CLI path: a local file backend under .state/pulumi, secrets set as secrets."""
-    backend = stacks.STATE / "pulumi"
-    backend.mkdir(parents=True, exist_ok=True)
-    passphrase_file = stacks.state_dir(stack) / "passphrase"
-    if not passphrase_file.exists():
-        passphrase_file.touch(mode=0o600)
-        passphrase_file.write_text(os.urandom(24).hex())
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{backend}",
-           "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file)}
+def _check_policies(recording: Recording) -> None:
+    violations = policy_violations(recording)
+    if violations:
+        print("\n".join(violations), file=sys.stderr)
+        raise SystemExit(f"lucia-deploy: {len(violations)} policy violation(s); not deploying")
+    say(f"policies: {len(recording.custom)} resources, 0 violations")
 
-    def pulumi(*words: str, capture: bool = False) -> str:
-        result = subprocess.run(["pulumi", *words, "--stack", stack, "--non-interactive"],
-                                cwd=images.REPO, env=env, text=True, check=True,
-                                capture_output=capture)
+
+class Pulumi:
+    """The CLI path: a local file backend under .state/pulumi, a passphrase per stack."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        backend = stacks.cli_backend()
+        backend.mkdir(parents=True, exist_ok=True)
+        passphrase = stacks.state_dir(stack) / "passphrase"
+        if not passphrase.exists():
+            passphrase.touch(mode=0o600)
+            passphrase.write_text(os.urandom(24).hex())
+        self.env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{backend}",
+                    "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase)}
+
+    def run(self, *words: str, stdin: str | None = None, capture: bool = False) -> str:
+        command = ["pulumi", *words, "--stack", self.stack, "--non-interactive"]
+        result = subprocess.run(command, cwd=images.REPO, env=self.env, text=True,
+                                input=stdin, capture_output=capture, check=False)
+        if result.returncode:
+            detail = (result.stderr or "").strip()[-2000:] if capture else ""
+            raise stacks.StackError(f"`{' '.join(command)}` failed (exit {result.returncode})"
+                                    + (f": {detail}" if detail else ""))
         return result.stdout if capture else ""
 
-    subprocess.run(["pulumi", "stack", "select", "--create", stack, "--non-interactive"],
-                   cwd=images.REPO, env=env, check=True)
-    for name, value in stacks.stack_secrets(stack).items():
-        subprocess.run(["pulumi", "config", "set", "--secret", "--stack", stack,
-                        f"lucia:{name}", "--", value], cwd=images.REPO, env=env, check=True)
-    pulumi("up", "--yes", "--skip-preview", "--policy-pack", "infra/pulumi/policies")
-    outputs = json.loads(pulumi("stack", "output", "--json", capture=True))
-    applier = apply.Applier(client)
-    for key, name in outputs.items():
-        if key.endswith("_container"):
-            applier.wait_healthy(name, 180)
-    return outputs
+    def up(self, client: docker.DockerClient) -> dict[str, Any]:
+        state_path = stacks.applier_state_path(self.stack)
+        if state_path.exists() and not StackState.load(state_path).empty:
+            raise stacks.StackError(
+                f"stack {self.stack} was deployed by the docker-py applier "
+                f"({stacks.applier_state_path(self.stack).relative_to(stacks.STATE.parent)}); "
+                f"take it down with `lucia-deploy down --no-cli --stack {self.stack}` (the "
+                "Redis volume is kept), then run `make up` again so Pulumi creates it")
+        self.run("stack", "select", "--create")
+        # Secrets by Pulumi's convention: encrypted into the stack file, the value on
+        # stdin (never in argv, where the process list shows it). Only what is missing
+        # from the file, or given in the environment now, is set.
+        encrypted = set(stacks.secure_keys(self.stack))
+        given = {name for name, variable in stacks.FROM_ENVIRONMENT.items()
+                 if variable in os.environ}
+        for name, value in stacks.stack_secrets(self.stack).items():
+            key = f"{stacks.NAMESPACE}:{name}"
+            if key not in encrypted or name in given:
+                self.run("config", "set", "--secret", key, stdin=value)
+        # --refresh: read what exists first (a rebuilt image's new id, a stopped or
+        # removed container), as the applier's refresh does.
+        self.run("up", "--yes", "--skip-preview", "--refresh",
+                 "--policy-pack", "infra/pulumi/policies")
+        outputs = json.loads(self.run("stack", "output", "--json", capture=True))
+        applier = apply.Applier(client, StackState(stacks.applier_state_path(self.stack)))
+        for key, name in outputs.items():
+            if key.endswith("_container"):
+                applier.wait_healthy(name, 180)
+        return outputs
+
+    def destroy(self) -> None:
+        self.run("destroy", "--yes", "--skip-preview")
+
+
+def use_cli(args: argparse.Namespace) -> bool:
+    return bool(shutil.which("pulumi")) and not args.no_cli
+
+
+def _applier(client: docker.DockerClient, stack: str) -> apply.Applier:
+    if stacks.cli_stack_exists(stack):
+        raise stacks.StackError(
+            f"stack {stack} has Pulumi CLI state ({stacks.cli_backend()}); the docker-py "
+            f"applier would fight it over the same containers. Use the CLI (`make up` with "
+            f"pulumi on PATH), or `pulumi destroy --stack {stack}` first")
+    applier = apply.Applier(client, StackState.load(stacks.applier_state_path(stack)))
+    applier.refresh()
+    return applier
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """The plan `up` would apply, changing nothing (like `pulumi preview`)."""
+    client = docker_client()
+    recording, _ = record_stack(args.stack, client=client, missing_images_ok=True)
+    plan = _applier(client, args.stack).plan(recording)
+    plan.print()
+    print(f"stack {args.stack}: {len(plan.changes)} change(s)")
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     client = docker_client()
-    with step(f"recording stack {args.stack} from the Pulumi program"):
-        recording, config = record_stack(args.stack)
-    violations = policy_violations(recording)
-    if violations:
-        print("\n".join(violations), file=sys.stderr)
-        raise SystemExit(f"lucia-deploy: {len(violations)} policy violation(s); not deploying")
-    say(f"policies: {sum(1 for r in recording.resources if r.custom)} resources, 0 violations")
-    ensure_images(client, recording.outputs, config)
-    if shutil.which("pulumi") and not args.no_cli:
-        with step("pulumi up (local file backend)"):
-            outputs = _pulumi_up(args.stack, client)
+    with step(f"previewing stack {args.stack} from the Pulumi program"):
+        preview, config = record_stack(args.stack, preview=True)
+    _check_policies(preview)
+    ensure_images(client, preview.outputs, config)
+    if use_cli(args):
+        with step("pulumi up --refresh (local file backend)"):
+            outputs = Pulumi(args.stack).up(client)
     else:
+        recording, _ = record_stack(args.stack, client=client)
+        _check_policies(recording)
         with step(f"applying {args.stack} with docker-py (no Pulumi CLI on PATH)"):
-            applier = apply.Applier(client)
-            applier.apply(recording)
-            for change in applier.changes or ["no changes"]:
-                say(f"  {change}")
+            applier = _applier(client, args.stack)
+            plan = applier.plan(recording)
+            plan.print()
+            applier.apply(plan)
         outputs = recording.outputs
     path = stacks.write_outputs(args.stack, outputs)
     elapsed = time.monotonic() - started
     url = outputs["service_url"]
     print(f"stack {args.stack} is up and healthy in {elapsed:.1f} s; outputs in "
-          f"{path.relative_to(images.REPO)}\n"
+          f"{path}\n"
           f"  service: {url}\n"
           f"  try:     curl -s {url}/health\n"
           f"           curl -s -X POST {url}/api/chat -H 'Content-Type: application/json' "
@@ -183,7 +263,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     client = docker_client()
-    removed = apply.down(client, stacks.PROJECT, args.stack, purge=args.purge)
+    if use_cli(args):
+        Pulumi(args.stack).destroy()
+        removed = ["the stack's resources (pulumi destroy)"]
+        if args.purge:
+            removed += apply.sweep(client, stacks.PROJECT, args.stack, purge=True)
+    else:
+        applier = _applier(client, args.stack)
+        removed = applier.destroy(purge=args.purge)
+        # Anything with this stack's labels that no state holds (deployed before the
+        # applier kept state).
+        removed += apply.sweep(client, stacks.PROJECT, args.stack, purge=args.purge)
     for item in removed:
         say(f"removed {item}")
     if not args.purge:
@@ -251,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, handler, help_text in (
         ("up", cmd_up, "build images and provision the stack; wait until healthy"),
+        ("preview", cmd_preview, "print the plan `up` would apply, changing nothing"),
         ("down", cmd_down, "remove the stack's containers and network (volume kept)"),
         ("status", cmd_status, "show the stack's containers and health"),
         ("outputs", cmd_outputs, "print the stack outputs the gates read"),
@@ -268,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("backup", "restore"):
             command.add_argument("--file", default=os.environ.get("FILE"),
                                  help="snapshot path (backup: default backups/STACK-TIME.rdb)")
-        if name == "up":
+        if name in ("up", "down"):
             command.add_argument("--no-cli", action="store_true",
                                  help="use the docker-py applier even if pulumi is on PATH")
     args = parser.parse_args(argv)

@@ -1,22 +1,38 @@
-"""Run the Pulumi program under recording mocks: every resource with its inputs (as the
-engine would send them to the provider), its dependencies, and the stack outputs.
+"""Run the Pulumi program under provider-shaped mocks: every resource with its inputs,
+the inputs after the provider's Check (defaults filled: what the engine gives policy
+packs), the state the provider's Read would leave, its options and dependencies, and the
+stack outputs.
 
-This is how the program is unit-tested (the official mocks, `preview=False`) and how the
-deploy tool provisions without the Pulumi CLI: the recorded resources are applied to the
-local Docker engine by `apply.py`."""
+The mocks answer like pulumi-docker (lucia_deploy/provider.py says how, with sources):
+an input the provider reads back differently comes back differently, computed outputs
+(ids, a RemoteImage's imageId) are unknown during a preview and known after an update.
+
+This is how the program is unit-tested (the official mocks, `preview=True` and `False`) and
+how the deploy tool provisions without the Pulumi CLI: the recorded resources are planned
+and applied to the local Docker engine by `apply.py`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 
-# How the engine marks a secret value inside serialized properties.
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
+from lucia_deploy import provider
+
+# The engine's marker of a secret inside serialized properties, taken from the SDK (not
+# copied) so an SDK change cannot silently break unwrapping.
+SECRET_SIG = rpc._special_sig_key
+SECRET_MARK = rpc._special_secret_sig
+# A mock id names its resource, so the applier can put the real id in its place.
+MOCK_ID_PREFIX = "mock-id:"
+
+ImageIds = Callable[[str], str]
 
 
 @dataclass
@@ -24,15 +40,20 @@ class Resource:
     type: str
     name: str
     urn: str
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]              # as the program registered them
     custom: bool
+    checked: dict[str, Any] = field(default_factory=dict)   # after the provider's Check
+    state: dict[str, Any] = field(default_factory=dict)     # what Read would leave
+    id: str = ""
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
+    replace_on_changes: tuple[str, ...] = ()
+    retain_on_delete: bool = False
 
     @property
     def plain(self) -> dict[str, Any]:
-        """Inputs with secret markers removed: what the provider would receive."""
-        return unwrap(self.inputs)
+        """Checked inputs with secret markers removed: what the provider works with."""
+        return unwrap(self.checked if self.custom else self.inputs)
 
     def secret_paths(self) -> set[str]:
         return find_secrets(self.inputs)
@@ -65,36 +86,72 @@ def find_secrets(value: Any, path: str = "") -> set[str]:
     return found
 
 
-class _Monitor(pulumi_mocks.MockMonitor):
-    """The stock mock monitor, also keeping each registration's parent and dependencies."""
+def mock_id(name: str) -> str:
+    return f"{MOCK_ID_PREFIX}{name}"
 
-    def __init__(self, mocks: pulumi_mocks.Mocks, recorded: list[Resource]) -> None:
+
+def fake_image_id(reference: str) -> str:
+    """A stable stand-in for a local image id, for tests with no engine."""
+    return "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
+
+
+class _Monitor(pulumi_mocks.MockMonitor):
+    """The stock mock monitor, also keeping each registration's options."""
+
+    def __init__(self, mocks: _ProviderMocks) -> None:
         super().__init__(mocks)
-        self.recorded = recorded
+        self.provider_mocks = mocks
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            for resource in reversed(self.recorded):
-                if resource.name == request.name and resource.type == request.type:
-                    resource.urn = response.urn
-                    resource.parent = request.parent
-                    resource.dependencies = list(request.dependencies)
-                    resource.custom = bool(request.custom)
-                    break
+            # Registrations run on executor threads, so find this one by type and name.
+            resource = next(r for r in reversed(self.provider_mocks.recorded)
+                            if (r.type, r.name) == (request.type, request.name))
+            resource.urn = response.urn
+            resource.parent = request.parent
+            resource.dependencies = list(request.dependencies)
+            resource.replace_on_changes = tuple(request.replaceOnChanges)
+            resource.retain_on_delete = bool(request.retainOnDelete)
         return response
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+class _ProviderMocks(pulumi.runtime.Mocks):
+    """Mocks that answer as pulumi-docker and pulumi-command would."""
+
+    def __init__(self, preview: bool, image_ids: ImageIds) -> None:
+        self.preview = preview
+        self.image_ids = image_ids
         self.recorded: list[Resource] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.recorded.append(Resource(args.typ, args.name, "", dict(args.inputs),
-                                      bool(args.custom)))
-        outputs = dict(args.inputs)
-        outputs.setdefault("name", args.name)
-        return f"{args.name}-id", outputs
+        inputs = dict(args.inputs)
+        if not args.custom:
+            self.recorded.append(Resource(args.typ, args.name, "", inputs, False))
+            return "", inputs
+        checked = provider.check(args.typ, inputs)
+        state = provider.read_back(args.typ, checked)
+        resource = Resource(args.typ, args.name, "", inputs, True, checked, state)
+        self.recorded.append(resource)
+        outputs = {**state, **self._computed(args.typ, unwrap(checked))}
+        if self.preview:
+            return "", outputs  # ids are unknown until the resource exists
+        resource.id = mock_id(args.name)
+        return resource.id, outputs
+
+    def _computed(self, type_: str, checked: dict[str, Any]) -> dict[str, Any]:
+        """Outputs the provider computes. Left out during a preview, so they are unknown."""
+        if self.preview:
+            return {}
+        if type_ == provider.REMOTE_IMAGE:
+            return {"imageId": self.image_ids(checked["name"]), "repoDigest": ""}
+        if type_ == provider.NETWORK:
+            return {"driver": checked.get("driver", "bridge"), "scope": "local"}
+        if type_ == provider.VOLUME:
+            return {"driver": "local"}
+        if type_ == provider.COMMAND:
+            return {"stdout": "", "stderr": ""}
+        return {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         raise NotImplementedError(f"the lucia program makes no provider calls ({args.token})")
@@ -117,6 +174,7 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
 class Recording:
     resources: list[Resource]
     outputs: dict[str, Any]
+    preview: bool = False
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -125,18 +183,25 @@ class Recording:
         """The custom (provider) resource of that name, not a component that shares it."""
         return next(r for r in self.resources if r.name == name and r.custom)
 
+    @property
+    def custom(self) -> list[Resource]:
+        return [r for r in self.resources if r.custom]
+
 
 def record(stack: str, config: dict[str, Any], secret_keys: list[str],
-           project: str = "lucia") -> Recording:
-    """Run `build` for a stack under mocks; return its resources and outputs."""
+           project: str = "lucia", *, preview: bool = False,
+           image_ids: ImageIds = fake_image_id) -> Recording:
+    """Run `build` for a stack under provider-shaped mocks; return resources and outputs.
+
+    `image_ids` answers a RemoteImage's imageId (the deploy tool asks the engine; tests
+    use a stable fake)."""
     from lucia_stack import config as stack_config
     from lucia_stack.program import build
 
-    mocks = _Mocks()
-    monitor = _Monitor(mocks, mocks.recorded)
+    mocks = _ProviderMocks(preview, image_ids)
     pulumi.runtime.set_all_config(_config_strings(config), secret_keys)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
-                             monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview,
+                             monitor=_Monitor(mocks))
     outputs: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -144,4 +209,4 @@ def record(stack: str, config: dict[str, Any], secret_keys: list[str],
         return pulumi.Output.from_input(build(stack_config.load())).apply(outputs.update)
 
     run()
-    return Recording(list(mocks.recorded), outputs)
+    return Recording(list(mocks.recorded), outputs, preview)

@@ -1,10 +1,13 @@
-"""Stack files and per-stack local state (.state/<stack>/): secrets and outputs.
+"""Stack files and per-stack local state (.state/<stack>/, or $LUCIA_STATE_DIR): secrets,
+the applier's state and outputs.
 
-Secrets never go in a stack file. Without the Pulumi CLI there is no encrypted config, so
-they live in .state/<stack>/secrets.json (mode 0600, git-ignored): Redis passwords are
-generated once; the others come from the environment at `up` (LUCIA_CHAT_MODEL,
-LUCIA_EMBEDDINGS_MODEL, LUCIA_HOMEASSISTANT_TOKEN, LUCIA_API_KEY) and are kept for the next
-`up`. With the CLI, the same values are set with `pulumi config set --secret`.
+Secrets follow Pulumi's convention: a stack file may carry them only as encrypted
+`secure:` values, which the Pulumi CLI writes (`pulumi config set --secret`, the value on
+stdin) and decrypts. The offline path cannot decrypt them, so it takes secrets from the
+environment at `up` (LUCIA_CHAT_MODEL, LUCIA_EMBEDDINGS_MODEL, LUCIA_HOMEASSISTANT_TOKEN,
+LUCIA_API_KEY) or from .state/<stack>/secrets.json (mode 0600, git-ignored), where Redis
+passwords are generated once and the others are kept for the next `up`; an encrypted key
+it cannot find there is named in the error.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import yaml
 
 from lucia_deploy.images import REPO
 
-STATE = REPO / ".state"
+STATE = Path(os.environ.get("LUCIA_STATE_DIR") or REPO / ".state")
 PROJECT = "lucia"
 NAMESPACE = "lucia"
 GENERATED = ("redisPassword", "redisServicePassword")
@@ -43,19 +46,29 @@ def available_stacks() -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    """The stack file's config block, keys fully qualified (`lucia:servicePort`)."""
+def _document_config(stack: str) -> dict[str, Any]:
     path = stack_file(stack)
     if not path.exists():
         raise StackError(f"no stack {stack!r}: {path.name} does not exist "
                          f"(stacks: {', '.join(available_stacks())})")
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
-    for key, value in config.items():
-        if isinstance(value, dict) and "secure" in value:
-            raise StackError(f"{path.name}: {key} is an encrypted value, which only the "
-                             "Pulumi CLI can read; put secrets in the environment instead")
-    return config
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackError(f"{path.name} is not valid YAML: {exc}") from None
+    return document.get("config") or {}
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The stack file's plain config, keys fully qualified (`lucia:servicePort`); the
+    encrypted `secure:` values are left out (see `secure_keys`)."""
+    return {key: value for key, value in _document_config(stack).items()
+            if not (isinstance(value, dict) and "secure" in value)}
+
+
+def secure_keys(stack: str) -> list[str]:
+    """Keys the stack file holds as encrypted `secure:` values (Pulumi's convention)."""
+    return sorted(key for key, value in _document_config(stack).items()
+                  if isinstance(value, dict) and "secure" in value)
 
 
 def state_dir(stack: str) -> Path:
@@ -65,10 +78,19 @@ def state_dir(stack: str) -> Path:
 
 
 def stack_secrets(stack: str) -> dict[str, str]:
-    """Secrets for a stack: generated once, or from the environment, then remembered."""
+    """Secrets for a stack: generated once, or from the environment, then remembered.
+    A key the stack file holds encrypted must be found here, or it is named."""
     path = state_dir(stack) / "secrets.json"
     saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     values = dict(saved)
+    encrypted = {key.split(":", 1)[1] for key in secure_keys(stack)}
+    missing = [f"lucia:{name} (set {FROM_ENVIRONMENT[name]})" for name in FROM_ENVIRONMENT
+               if name in encrypted and name not in saved
+               and FROM_ENVIRONMENT[name] not in os.environ]
+    if missing:
+        raise StackError(f"{stack_file(stack).name} holds encrypted values only the Pulumi "
+                         f"CLI can read, and they are not in the environment or "
+                         f".state/{stack}: {', '.join(missing)}")
     for name in GENERATED:
         values.setdefault(name, secrets.token_urlsafe(24))
     for name, variable in FROM_ENVIRONMENT.items():
@@ -85,6 +107,20 @@ def stack_secrets(stack: str) -> dict[str, str]:
 def qualified_secrets(stack: str) -> tuple[dict[str, str], list[str]]:
     values = {f"{NAMESPACE}:{k}": v for k, v in stack_secrets(stack).items()}
     return values, sorted(values)
+
+
+def applier_state_path(stack: str) -> Path:
+    return STATE / stack / "state.json"
+
+
+def cli_backend() -> Path:
+    return STATE / "pulumi"
+
+
+def cli_stack_exists(stack: str) -> bool:
+    """The local file backend keeps a stack's checkpoint in
+    .pulumi/stacks/<project>/<stack>.json (project-scoped since Pulumi 3.61)."""
+    return (cli_backend() / ".pulumi" / "stacks" / PROJECT / f"{stack}.json").exists()
 
 
 def write_outputs(stack: str, outputs: dict[str, Any]) -> Path:

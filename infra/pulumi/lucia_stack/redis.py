@@ -8,15 +8,18 @@ image, its labels or the command line."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_docker as docker
 
-from lucia_stack.config import StackConfig
-from lucia_stack.hardening import hardened, labels
+from lucia_stack.hardening import ContainerArgs, HardenedContainer, RuntimeArgs
 
 SERVICE_USER = "lucia"
 PORT = 6379
 DENIED_COMMANDS = ("flushall", "flushdb", "config", "debug", "keys", "shutdown")
+# SIGTERM makes Redis fsync its AOF and exit; give it time before any SIGKILL.
+STOP_GRACE_SECONDS = 10
 
 # One conf line per printf argument; `exec` so redis-server is PID 1's child via init.
 BOOT_SCRIPT = (
@@ -31,55 +34,59 @@ BOOT_SCRIPT = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class RedisArgs:
+    project: str
+    stack: str
+    image: str
+    network: pulumi.Input[str]
+    password: pulumi.Input[str]
+    service_password: pulumi.Input[str]
+    appendfsync: str
+    maxmemory_mb: int
+    memory_mb: int
+    cpus: float
+    pids_limit: int
+    publish_port: int  # 0: not published
+    runtime: RuntimeArgs
+
+
 class Redis(pulumi.ComponentResource):
-    def __init__(self, name: str, config: StackConfig, network: pulumi.Input[str],
+    def __init__(self, name: str, args: RedisArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("lucia:stack:Redis", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.volume = docker.Volume(
             f"{name}-data", name=f"{name}-data",
             labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in
-                    {"io.lucia.project": config.project, "io.lucia.stack": config.stack,
+                    {"io.lucia.project": args.project, "io.lucia.stack": args.stack,
                      "io.lucia.component": "redis-data"}.items()],
             # Sessions are data: `pulumi destroy` must not take them with it.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
-        secrets = config.secrets
-        envs = pulumi.Output.all(secrets["redisPassword"], secrets["redisServicePassword"]).apply(
-            lambda pw: [
-                f"REDIS_PASSWORD={pw[0]}",
-                f"REDISCLI_AUTH={pw[0]}",  # for the image's healthcheck
-                f"REDIS_SERVICE_USER={SERVICE_USER}",
-                f"REDIS_SERVICE_PASSWORD={pw[1]}",
-                f"REDIS_APPENDFSYNC={config.redisAppendfsync}",
-                f"REDIS_MAXMEMORY_MB={config.redis_maxmemory_mb}",
-            ])
-        image = config.redis_image
+        envs = pulumi.Output.all(args.password, args.service_password).apply(lambda pw: [
+            f"REDIS_PASSWORD={pw[0]}",
+            f"REDISCLI_AUTH={pw[0]}",  # for the image's healthcheck
+            f"REDIS_SERVICE_USER={SERVICE_USER}",
+            f"REDIS_SERVICE_PASSWORD={pw[1]}",
+            f"REDIS_APPENDFSYNC={args.appendfsync}",
+            f"REDIS_MAXMEMORY_MB={args.maxmemory_mb}",
+        ])
         ports = []
-        if config.redisPublishPort:
-            ports.append(docker.ContainerPortArgs(internal=PORT, external=config.redisPublishPort,
+        if args.publish_port:
+            ports.append(docker.ContainerPortArgs(internal=PORT, external=args.publish_port,
                                                   ip="127.0.0.1"))          # CIS 5.14
-        self.container = docker.Container(
-            f"{name}",
-            name=name,
-            image=image,
-            entrypoints=["/bin/sh", "-c", BOOT_SCRIPT],
-            envs=envs,
+        self.hardened = HardenedContainer(ContainerArgs(
+            name=name, component="redis", project=args.project, stack=args.stack,
+            image=args.image, user="redis", cpus=args.cpus, memory_mb=args.memory_mb,
+            pids_limit=args.pids_limit, tmpfs_mb=16, network=args.network,
+            aliases=["redis"], runtime=args.runtime, stop_grace_seconds=STOP_GRACE_SECONDS,
+            entrypoints=["/bin/sh", "-c", BOOT_SCRIPT], envs=envs, ports=ports,
             mounts=[docker.ContainerMountArgs(target="/data", type="volume",
                                               source=self.volume.name)],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network,
-                                                                    aliases=["redis"])],
-            ports=ports,
             healthcheck=docker.ContainerHealthcheckArgs(                     # CIS 5.27
                 tests=["CMD-SHELL", "redis-cli ping | grep -q PONG"],
                 interval="5s", timeout="3s", retries=5, start_period="5s"),
-            labels=labels(config.project, config.stack, "redis"),
-            stop_timeout=10,
-            **hardened(user="redis", cpus=config.redisCpus, memory_mb=config.redisMemoryMb,
-                       tmpfs_mb=16, restart=config.restartPolicy,
-                       max_retries=config.restartMaxRetries, log_max_size=config.logMaxSize,
-                       log_max_files=config.logMaxFiles),
-            opts=child,
-        )
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.container = self.hardened.container
         self.name = self.container.name
         self.register_outputs({"name": self.name, "volume": self.volume.name})

@@ -6,12 +6,14 @@ Rules are plain functions so they run in two places: inside the CrossGuard pack 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
+COMMAND = "command:local:Command"
 CIS_VERSION = "1.6.0"
 
 Inputs = dict[str, Any]
@@ -140,11 +142,24 @@ def _healthcheck(inputs: Inputs) -> list[str]:
 
 
 def _default_bridge(inputs: Inputs) -> list[str]:
+    """What Docker ends up with, as the provider creates it: the container is created on
+    `networkMode` (default "bridge"), then, when networksAdvanced is set, disconnected from
+    "bridge" and connected to each listed network only (kreuzwerker v4.5.0
+    resource_docker_container_funcs.go:462-501). So the default bridge is left in use when
+    networksAdvanced is empty, when it lists a default network itself, or when
+    networkMode names one the provider does not disconnect."""
     networks = inputs.get("networksAdvanced") or []
-    if inputs.get("networkMode") in ("bridge", "default") or not networks:
-        return ["not attached to the stack's own network (default bridge)"]
-    return [f"attached to network {n['name']!r}" for n in networks
-            if n.get("name") in ("bridge", "host", "none")]
+    mode = inputs.get("networkMode") or "bridge"
+    if mode == "host":
+        return []  # CIS 5.10's rule says so; one weakening, one violation
+    if not networks:
+        return [f"networkMode {mode!r} with no networksAdvanced: stays on the default bridge"]
+    problems = [f"networksAdvanced lists the default network {n.get('name')!r}"
+                for n in networks if n.get("name") in ("bridge", "docker0", "host", "none")]
+    if mode not in ("bridge", "default"):
+        problems.append(f"networkMode {mode!r} is kept beside networksAdvanced (the provider "
+                        "only disconnects 'bridge')")
+    return problems
 
 
 def _docker_socket(inputs: Inputs) -> list[str]:
@@ -209,8 +224,6 @@ RULES: tuple[Rule, ...] = (
          _devices, "remove devices"),
     Rule("5.20", "no-shared-propagation", "Ensure mount propagation mode is not set to shared",
          CONTAINER, _propagation, "use private propagation"),
-    Rule("5.21", "no-host-uts", "Ensure that the host's UTS namespace is not shared",
-         CONTAINER, _host_mode("utsMode"), "leave utsMode unset"),
     Rule("5.22", "seccomp-not-disabled", "Ensure the default seccomp profile is not Disabled",
          CONTAINER, _seccomp_apparmor, "remove seccomp:unconfined"),
     Rule("5.26", "no-new-privileges",
@@ -231,22 +244,78 @@ RULES: tuple[Rule, ...] = (
          _docker_socket, "never mount docker.sock"),
 )
 
-# CIS 5.29 "Ensure that the PIDs cgroup limit is used": pulumi-docker 5.x Container has no
-# pids_limit input, so no policy can demand it. A documented exception (docs/deployment.md).
-EXCEPTIONS = {"5.29": "pulumi-docker 5.x Container cannot set a PIDs limit"}
+# CIS 5.21 (host UTS namespace): the Container resource has no UTS mode input at all
+# (pulumi-docker 5.x schema), so no program can share it; the hardening gate checks
+# UTSMode on the running containers.
+
+
+PIDS_LIMIT_COMMAND = re.compile(r"^docker update --pids-limit (\d+) (\S+)$")
+
+
+def _pids_limits(resources: list[StackResource]) -> list[str]:
+    """Every container has a command that sets its PIDs limit once it exists, and runs
+    again whenever it is replaced (it depends on the container)."""
+    limits: dict[str, int] = {}
+    for resource in resources:
+        found = PIDS_LIMIT_COMMAND.match(str(resource.props.get("create") or "")) \
+            if resource.resource_type == COMMAND else None
+        if found and resource.depends_on_container(found.group(2)):
+            limits[found.group(2)] = int(found.group(1))
+    problems = []
+    for resource in resources:
+        if resource.resource_type != CONTAINER:
+            continue
+        name = resource.props.get("name") or resource.name
+        if name not in limits:
+            problems.append(f"{name}: no `docker update --pids-limit N {name}` command that "
+                            "depends on the container")
+        elif limits[name] <= 0:
+            problems.append(f"{name}: PIDs limit {limits[name]} is not a limit")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class StackResource:
+    """A resource as a stack policy sees it: type, name, props and what it depends on."""
+
+    resource_type: str
+    name: str
+    props: Inputs
+    dependency_names: tuple[str, ...] = ()
+
+    def depends_on_container(self, container: str) -> bool:
+        return container in self.dependency_names
+
+
+@dataclass(frozen=True, slots=True)
+class StackRule:
+    cis_id: str
+    name: str
+    title: str
+    check: Callable[[list[StackResource]], list[str]]
+    remediation: str
+
+    @property
+    def policy_name(self) -> str:
+        return f"cis-{self.cis_id.replace('.', '-')}-{self.name}"
+
+
+STACK_RULES: tuple[StackRule, ...] = (
+    StackRule("5.29", "pids-limit", "Ensure that the PIDs cgroup limit is used",
+              _pids_limits, "add a pulumi_command local.Command running `docker update "
+              "--pids-limit N <container>` triggered by the container id "
+              "(lucia_stack.hardening.HardenedContainer)"),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    rule: Rule
+    policy: str
+    cis_id: str
     resource: str
     message: str
+    remediation: str
 
     def __str__(self) -> str:
-        return (f"CIS {self.rule.cis_id} {self.rule.policy_name}: {self.resource}: "
-                f"{self.message} (fix: {self.rule.remediation})")
-
-
-def check_resource(resource_type: str, name: str, inputs: Inputs) -> list[Violation]:
-    return [Violation(rule, name, message) for rule in RULES
-            if rule.resource_type == resource_type for message in rule.check(inputs)]
+        return (f"CIS {self.cis_id} {self.policy}: {self.resource}: {self.message} "
+                f"(fix: {self.remediation})")

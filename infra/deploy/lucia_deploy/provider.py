@@ -1,0 +1,344 @@
+"""What the real provider does with each property the lucia program sets.
+
+pulumi-docker 5.x bridges kreuzwerker/terraform-provider-docker; lucia's stand-in (the
+recording mocks and the docker-py applier) must behave as it does. This table is the one
+place that says how, property by property, with the source line it was read from:
+
+- the default the provider's Check fills in (the engine hands these checked inputs to
+  policy packs, so policies must judge them, not the program's raw inputs);
+- how Read writes the value back into the state (a value that reads back differently from
+  what the program gives is a diff on every `pulumi up`);
+- what a change does: replace (ForceNew), update in place (the provider's Update), or
+  neither (saved in the state, never reaches the container).
+
+The mocks fill defaults and read back through it, the applier plans with it, and
+docs/pulumi-fidelity.md is generated from it (`python -m lucia_deploy.fidelity`).
+
+Sources, read at kreuzwerker v4.5.0 (5074970c, the `upstream` submodule of pulumi-docker
+v5.1.0 and of its newest commit 237b7899): C = internal/provider/resource_docker_container.go,
+CF = resource_docker_container_funcs.go, H = helpers.go, N = resource_docker_network*.go,
+V = resource_docker_volume.go, I = resource_docker_image*.go; R = pulumi-docker
+provider/resources.go; PC = pulumi-command 1.2.1's local.Command documentation.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from lucia_stack import cpus
+
+CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+COMMAND = "command:local:Command"
+
+
+class Change(StrEnum):
+    REPLACE = "replace"        # ForceNew: delete, then create (Container: DeleteBeforeReplace)
+    UPDATE = "update"          # the provider's Update changes the running object in place
+    STATE = "state only"       # neither: the new value is saved, Docker never sees it
+
+
+class UnknownProperty(ValueError):
+    """The program set a property this table does not describe: refuse, never drop it."""
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Prop:
+    name: str                   # the Pulumi (camelCase) name, as inputs arrive
+    tf: str                     # the Terraform name in the provider source
+    change: Change
+    source: str                 # where the behaviour was read
+    default: Any = _MISSING     # what Check fills when the program leaves it unset
+    read_back: Callable[[Any], Any] | None = None  # how Read writes it to the state
+    nested_defaults: dict[str, Any] = field(default_factory=dict)  # per list/object item
+    applier: str = ""           # what the docker-py applier does with it
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+
+# --- read-back normalisation, as the provider's Read computes it ------------------------
+
+def read_back_cpus(value: Any) -> str:
+    """CF:946-948 + H:131-149: NanoCpus written back by nanoInt64ToDecimalString."""
+    return cpus.read_back(value)
+
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+          "h": 3600 * 10**9}
+
+
+def parse_duration(text: str) -> int:
+    """Go time.ParseDuration for the forms a healthcheck uses ("5s", "1m30s", "500ms")."""
+    if text in ("0", ""):
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if "".join(a + u for a, u in parts) != text:
+        raise ValueError(f"invalid duration {text!r}")
+    return int(sum(Fraction(amount) * _UNITS[unit] for amount, unit in parts))
+
+
+def format_duration(nanos: int) -> str:
+    """Go time.Duration.String, for non-negative durations."""
+    if nanos == 0:
+        return "0s"
+    if nanos < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if nanos >= size:
+                return _trim(Fraction(nanos, size)) + unit
+    hours, rest = divmod(nanos, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    seconds = _trim(Fraction(rest, 10**9)) + "s"
+    if hours:
+        return f"{hours}h{minutes}m{seconds}"
+    return f"{minutes}m{seconds}" if minutes else seconds
+
+
+def _trim(value: Fraction) -> str:
+    text = cpus.float_string(value, 9).rstrip("0")
+    return text.rstrip(".")
+
+
+def read_back_healthcheck(value: dict[str, Any]) -> dict[str, Any]:
+    """CF:960-971: durations through Duration.String() ("1m" reads back as "1m0s")."""
+    out = dict(value)
+    for key in ("interval", "timeout", "startPeriod", "startInterval"):
+        if key in out:
+            out[key] = format_duration(parse_duration(str(out[key])))
+    return out
+
+
+def read_back_ports(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CF:797-806 + flattenContainerPorts: one entry per binding, sorted by port; the ip
+    StateFunc turns "" into "0.0.0.0" (C:487-535)."""
+    ports = [{**p, "ip": p.get("ip") or "0.0.0.0"} for p in value]
+    return sorted(ports, key=lambda p: (int(p["internal"]), p.get("protocol", "tcp")))
+
+
+# --- the tables -------------------------------------------------------------------------
+
+_CONTAINER_PROPS = (
+    Prop("name", "name", Change.REPLACE, "C:50-55; CF:828", applier="create name"),
+    Prop("image", "image", Change.REPLACE, "C:141-146; CF:837-845 (sha256: ids read back "
+         "as the container's image id)", applier="create image (by id)"),
+    Prop("entrypoints", "entrypoint", Change.REPLACE, "C:172-179; CF:850",
+         applier="create entrypoint"),
+    Prop("command", "command", Change.REPLACE, "C:163-170; CF:849", applier="create command"),
+    Prop("envs", "env", Change.REPLACE, "C:590-598; CF:893-898 (never read back)",
+         applier="create environment"),
+    Prop("mounts", "mounts", Change.REPLACE, "C:328-433; CF:166-248, 881",
+         applier="create HostConfig.Mounts"),
+    Prop("networksAdvanced", "networks_advanced", Change.REPLACE,
+         "C:909-972; CF:462-501 (disconnect bridge, connect each, aliases on connect)",
+         applier="disconnect bridge, connect each network with its aliases"),
+    Prop("ports", "ports", Change.REPLACE, "C:487-535 (ip default 0.0.0.0, protocol tcp); "
+         "CF:797-806", read_back=read_back_ports,
+         nested_defaults={"ip": "0.0.0.0", "protocol": "tcp"},
+         applier="create PortBindings"),
+    Prop("healthcheck", "healthcheck", Change.STATE,
+         "C:1045-1096 (durations default 0s, retries 0; not ForceNew, not in Update); "
+         "CF:960-971", read_back=read_back_healthcheck,
+         nested_defaults={"interval": "0s", "timeout": "0s", "startPeriod": "0s",
+                          "startInterval": "0s", "retries": 0},
+         applier="create Healthcheck; a change is saved only (replaceOnChanges replaces)"),
+    Prop("labels", "labels", Change.REPLACE, "C:833-840; helpers labelSchema (ForceNew); "
+         "never read back", applier="create labels"),
+    Prop("stopTimeout", "stop_timeout", Change.REPLACE, "C:321-327; CF:54-58, 978",
+         applier="create StopTimeout"),
+    Prop("destroyGraceSeconds", "destroy_grace_seconds", Change.STATE,
+         "C:827-831; CF:1085-1098 (stop with this timeout on delete, 0/unset = kill)",
+         applier="stop timeout on delete and replace"),
+    Prop("wait", "wait", Change.STATE, "C:79-84; CF:590-628 (create only)", default=False,
+         applier="wait for healthy after create"),
+    Prop("waitTimeout", "wait_timeout", Change.STATE, "C:86-91", default=60,
+         applier="how long to wait for healthy"),
+    Prop("user", "user", Change.REPLACE, "C:181-194; CF:851", applier="create User"),
+    Prop("capabilities", "capabilities", Change.REPLACE, "C:262-290; CF:870-878",
+         applier="create CapAdd/CapDrop"),
+    Prop("privileged", "privileged", Change.REPLACE, "C:656-661; CF:900",
+         applier="create Privileged"),
+    Prop("readOnly", "read_only", Change.REPLACE, "C:64-70; CF:830", default=False,
+         applier="create ReadonlyRootfs"),
+    Prop("tmpfs", "tmpfs", Change.STATE, "C:482-486 (not ForceNew, not in Update); CF:883",
+         applier="create Tmpfs; a change is saved only (replaceOnChanges replaces)"),
+    Prop("memory", "memory", Change.UPDATE, "C:842-847; CF:932, 1016-1072",
+         applier="docker update --memory"),
+    Prop("memorySwap", "memory_swap", Change.UPDATE, "C:856-861; CF:940-944, 1060-1067",
+         applier="docker update --memory-swap"),
+    Prop("memoryReservation", "memory_reservation", Change.UPDATE, "CF:1016-1019",
+         applier="docker update --memory-reservation"),
+    Prop("cpus", "cpus", Change.REPLACE, "C:1158-1163; CF:946-948; H:131-149",
+         read_back=read_back_cpus, applier="create NanoCpus"),
+    Prop("cpuShares", "cpu_shares", Change.UPDATE, "C:872-877; CF:949, 1016-1072",
+         applier="docker update --cpu-shares"),
+    Prop("securityOpts", "security_opts", Change.REPLACE, "C:291-299; CF:854",
+         applier="create SecurityOpt"),
+    Prop("restart", "restart", Change.UPDATE, "C:230-236 (default \"no\"); CF:1016-1072",
+         default="no", applier="docker update --restart"),
+    Prop("maxRetryCount", "max_retry_count", Change.UPDATE, "C:238-242; CF:1016-1072",
+         applier="docker update --restart on-failure:N"),
+    Prop("init", "init", Change.STATE, "C:1126-1131 (not ForceNew, not in Update); "
+         "CF:447-448 (unset is sent as false)", applier="create Init; a change is saved "
+         "only (replaceOnChanges replaces)"),
+    Prop("logDriver", "log_driver", Change.REPLACE, "C:886-892 (no default: the daemon's)",
+         applier="create LogConfig.Type"),
+    Prop("logOpts", "log_opts", Change.REPLACE, "C:894-899; CF:983-989",
+         applier="create LogConfig.Config"),
+    Prop("networkMode", "network_mode", Change.REPLACE, "C:901-907 (default \"bridge\", no "
+         "DiffSuppressFunc); CF:391-399", default="bridge",
+         applier="create NetworkMode, then networksAdvanced as the provider does"),
+    Prop("pidMode", "pid_mode", Change.REPLACE, "C:974-979", applier="create PidMode"),
+    Prop("ipcMode", "ipc_mode", Change.REPLACE, "C:1111-1117", applier="create IpcMode"),
+    Prop("usernsMode", "userns_mode", Change.REPLACE, "C:980-985",
+         applier="create UsernsMode"),
+    Prop("mustRun", "must_run", Change.UPDATE, "C:122-127 (default true); CF:812-824 (a "
+         "stopped container reads back false), 997-1013 (Update starts it)", default=True,
+         applier="start a stopped container in place"),
+    Prop("start", "start", Change.STATE, "C:72-77 (default true; create only)", default=True,
+         applier="start after create"),
+    Prop("rm", "rm", Change.STATE, "C:57-62 (default false)", default=False,
+         applier="must stay false (refused otherwise)"),
+    Prop("attach", "attach", Change.STATE, "C:93-98 (default false)", default=False,
+         applier="must stay false (refused otherwise)"),
+    Prop("logs", "logs", Change.STATE, "C:100-105 (default false)", default=False,
+         applier="must stay false (refused otherwise)"),
+    Prop("removeVolumes", "remove_volumes", Change.STATE, "C:256-261 (default true); "
+         "CF:1100-1103", default=True, applier="remove anonymous volumes on delete"),
+    Prop("containerReadRefreshTimeoutMilliseconds",
+         "container_read_refresh_timeout_milliseconds", Change.STATE,
+         "C:1164-1175 (default 15000)", default=15000, applier="not used (reads are "
+         "immediate)"),
+)
+
+_NETWORK_PROPS = (
+    Prop("name", "name", Change.REPLACE, "N:25-143 (no Update at all; network.go:17-19)",
+         applier="create name"),
+    Prop("driver", "driver", Change.REPLACE, "N (Optional+Computed: the daemon's bridge)",
+         applier="create driver"),
+    Prop("labels", "labels", Change.REPLACE, "N labelSchema (ForceNew)",
+         applier="create labels"),
+    Prop("ipamDriver", "ipam_driver", Change.REPLACE, "network.go:85-91 (default "
+         "\"default\")", default="default", applier="create IPAM driver"),
+)
+
+_VOLUME_PROPS = (
+    Prop("name", "name", Change.REPLACE, "V:41-47", applier="create name"),
+    Prop("labels", "labels", Change.REPLACE, "V:48-54 (labelSchema, ForceNew)",
+         applier="create labels"),
+)
+
+_REMOTE_IMAGE_PROPS = (
+    Prop("name", "name", Change.REPLACE, "I image.go:30-97; I funcs:343-378 (a local "
+         "image is used without pulling)", applier="the local image's id; pulled only "
+         "if absent"),
+    Prop("keepLocally", "keep_locally", Change.STATE, "I image.go:30-97; I funcs:150-220 "
+         "(true: destroy leaves the image)", applier="never removes images"),
+    Prop("platform", "platform", Change.REPLACE, "I image.go (default \"\")", default="",
+         applier="must stay empty"),
+)
+
+_COMMAND_PROPS = (
+    Prop("create", "create", Change.REPLACE, "PC: without an update command, any change "
+         "runs create again (a replacement)", applier="run with /bin/sh -c"),
+    Prop("triggers", "triggers", Change.REPLACE, "PC: a change replaces (no update "
+         "command)", applier="a changed trigger (a replaced container) runs create again"),
+)
+
+PROPS: dict[str, dict[str, Prop]] = {
+    CONTAINER: {p.name: p for p in _CONTAINER_PROPS},
+    NETWORK: {p.name: p for p in _NETWORK_PROPS},
+    VOLUME: {p.name: p for p in _VOLUME_PROPS},
+    REMOTE_IMAGE: {p.name: p for p in _REMOTE_IMAGE_PROPS},
+    COMMAND: {p.name: p for p in _COMMAND_PROPS},
+}
+# Container is DeleteBeforeReplace (R:114): the old container goes first, so the
+# replacement can take the same name and port.
+DELETE_BEFORE_REPLACE = {CONTAINER}
+
+
+def props(resource_type: str) -> dict[str, Prop]:
+    try:
+        return PROPS[resource_type]
+    except KeyError:
+        raise UnknownProperty(f"resource type {resource_type} is not modelled; extend "
+                              "lucia_deploy/provider.py from the provider's source") from None
+
+
+def check(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The provider's Check: the inputs with schema defaults filled, top level and in
+    nested blocks. Unknown properties are refused."""
+    table = props(resource_type)
+    unknown = sorted(set(inputs) - set(table))
+    if unknown:
+        raise UnknownProperty(f"{resource_type}: properties {unknown} are not modelled; "
+                              "refusing to drop them")
+    checked = copy.deepcopy(inputs)
+    for prop in table.values():
+        if prop.name not in checked and prop.has_default:
+            checked[prop.name] = copy.deepcopy(prop.default)
+        value = checked.get(prop.name)
+        if prop.nested_defaults and value is not None:
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    for key, default in prop.nested_defaults.items():
+                        item.setdefault(key, default)
+    return checked
+
+
+def read_back(resource_type: str, checked: dict[str, Any]) -> dict[str, Any]:
+    """What the provider's Read leaves in the state for these checked inputs."""
+    table = props(resource_type)
+    state = copy.deepcopy(checked)
+    for name, value in checked.items():
+        prop = table.get(name)
+        if prop and prop.read_back and value is not None and not _unknown(value):
+            state[name] = prop.read_back(value)
+    return state
+
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
+
+
+def _unknown(value: Any) -> bool:
+    return value == UNKNOWN
+
+
+@dataclass(frozen=True)
+class Diff:
+    kind: str                   # "unchanged" | "update" | "replace"
+    changed: dict[str, Change]  # property -> what its change does
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} ({v})" for k, v in sorted(self.changed.items()))
+
+
+def diff(resource_type: str, state: dict[str, Any], checked: dict[str, Any],
+         replace_on_changes: tuple[str, ...] = ()) -> Diff:
+    """The provider's Diff: new checked inputs against the state Read left. Any ForceNew
+    change (or a property in replaceOnChanges) replaces; otherwise an Update-handled or
+    state-only change is an update (the engine saves the new state either way)."""
+    table = props(resource_type)
+    changed: dict[str, Change] = {}
+    for name in sorted(set(state) | set(checked)):
+        if name not in table:
+            raise UnknownProperty(f"{resource_type}: property {name} is not modelled")
+        if state.get(name) == checked.get(name):
+            continue
+        changed[name] = Change.REPLACE if name in replace_on_changes else table[name].change
+    if not changed:
+        return Diff("unchanged", {})
+    kind = "replace" if Change.REPLACE in changed.values() else "update"
+    return Diff(kind, changed)

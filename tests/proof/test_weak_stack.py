@@ -21,6 +21,7 @@ import pytest
 from lucia_deploy import apply, stacks
 from lucia_deploy.cli import ensure_images, policy_violations
 from lucia_deploy.recorder import Recording, record
+from lucia_deploy.state import StackState
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "ci-weak"
@@ -38,7 +39,7 @@ EXPECTED_FAILURES = {
 
 def weaken(recording: Recording) -> None:
     service = recording.named(f"lucia-{STACK}-service")
-    inputs = service.inputs
+    inputs = service.checked
     inputs["readOnly"] = False
     inputs["user"] = "0:0"
     inputs.pop("capabilities")
@@ -52,16 +53,20 @@ def weak_stack() -> Iterator[Recording]:
     config = {**stacks.stack_config("ci"), "lucia:servicePort": PORT,
               "lucia:simulators": False, "lucia:simulatorPortBase": 0}
     secret_values, secret_keys = stacks.qualified_secrets(STACK)
-    recording = record(STACK, {**config, **secret_values}, secret_keys)
+    names = record(STACK, {**config, **secret_values}, secret_keys, preview=True)
+    ensure_images(client, names.outputs, config)
+    recording = record(STACK, {**config, **secret_values}, secret_keys,
+                       image_ids=lambda reference: client.images.get(reference).id)
     assert policy_violations(recording) == []
     weaken(recording)
-    ensure_images(client, recording.outputs, config)
+    applier = apply.Applier(client, StackState(stacks.applier_state_path(STACK)))
     try:
-        apply.Applier(client).apply(recording)
+        applier.apply(applier.plan(recording))
         stacks.write_outputs(STACK, recording.outputs)
         yield recording
     finally:
-        apply.down(client, stacks.PROJECT, STACK, purge=True)
+        applier.destroy(purge=True)
+        apply.sweep(client, stacks.PROJECT, STACK, purge=True)
         shutil.rmtree(stacks.STATE / STACK, ignore_errors=True)
 
 

@@ -42,11 +42,19 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
+def _source(path: Path) -> bool:
+    """Build outputs that a build itself leaves beside the sources (pip's build/ and
+    *.egg-info, bytecode) are not sources: counting them made the second `up` after a
+    first build rebuild the image and replace its containers."""
+    return path.is_file() and not any(
+        part in ("__pycache__", "build") or part.endswith(".egg-info")
+        for part in path.relative_to(images.REPO).parts)
+
+
 def tree_hash(*paths: Path) -> str:
     digest = hashlib.sha256()
     for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
-                                                     and "__pycache__" not in p.parts)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if _source(p))
         for path in files:
             digest.update(str(path.relative_to(images.REPO)).encode())
             digest.update(path.read_bytes())

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
@@ -86,6 +87,17 @@ def find_secrets(value: Any, path: str = "") -> set[str]:
     return found
 
 
+def _engine_shaped(value: Any) -> Any:
+    """Unknowns as the engine sends them to providers and policy packs: the sentinel."""
+    if isinstance(value, Unknown):
+        return provider.UNKNOWN
+    if isinstance(value, dict):
+        return {k: _engine_shaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_engine_shaped(v) for v in value]
+    return value
+
+
 def mock_id(name: str) -> str:
     return f"{MOCK_ID_PREFIX}{name}"
 
@@ -125,7 +137,7 @@ class _ProviderMocks(pulumi.runtime.Mocks):
         self.recorded: list[Resource] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        inputs = dict(args.inputs)
+        inputs = _engine_shaped(dict(args.inputs))
         if not args.custom:
             self.recorded.append(Resource(args.typ, args.name, "", inputs, False))
             return "", inputs

@@ -66,7 +66,10 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def secure_keys(stack: str) -> list[str]:
-    """Keys the stack file holds as encrypted `secure:` values (Pulumi's convention)."""
+    """Keys the stack file holds as encrypted `secure:` values (Pulumi's convention). A
+    stack with no file of its own (the proof's and the tests' derived stacks) has none."""
+    if not stack_file(stack).exists():
+        return []
     return sorted(key for key, value in _document_config(stack).items()
                   if isinstance(value, dict) and "secure" in value)
 

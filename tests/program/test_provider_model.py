@@ -1,0 +1,150 @@
+"""The provider table (lucia_deploy/provider.py) pinned against what pulumi-docker's source
+says, and the program held to it: every property the program sets is modelled, reads back
+unchanged (so a second `up` is a no-op), and each kind of change is planned as the
+provider would plan it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lucia_deploy import provider
+from lucia_deploy.provider import CONTAINER, NETWORK, Change
+from lucia_deploy.recorder import Recording
+from lucia_stack import cpus
+from tests.program.conftest import STACKS, Record
+
+
+@pytest.mark.parametrize(("nanos", "text"), [
+    # kreuzwerker v4.5.0 helpers_test.go: the upstream cases, verbatim.
+    (0, "0"), (1_000_000_000, "1.0"), (1_500_000_000, "1.5"), (2_000_000_000, "2.0"),
+    (2_250_000_000, "2.25"),
+    # Consequences of the same code: a bare trailing dot at 10, rounding below 0.1.
+    (10_000_000_000, "10."), (50_000_000, "0.1"), (500_000_000, "0.5"),
+])
+def test_cpus_read_back_as_the_provider_writes_them(nanos: int, text: str) -> None:
+    assert cpus.nano_to_decimal_string(nanos) == text
+
+
+@pytest.mark.parametrize(("given", "state"), [("1", "1.0"), ("1.0", "1.0"), ("0.5", "0.5")])
+def test_a_cpus_value_that_reads_back_differently_replaces_every_time(given: str,
+                                                                      state: str) -> None:
+    inputs = provider.check(CONTAINER, {"cpus": given})
+    stored = provider.read_back(CONTAINER, inputs)
+    assert stored["cpus"] == state
+    expected = "unchanged" if given == state else "replace"
+    assert provider.diff(CONTAINER, stored, inputs).kind == expected
+
+
+def test_program_cpus_round_trip_for_every_allowed_step() -> None:
+    for hundredths in range(10, 1000):
+        value = hundredths / 100
+        try:
+            text = cpus.provider_cpus(value)
+        except ValueError:
+            continue  # refused by the stack config with the value it would become
+        assert cpus.read_back(text) == text, value
+        assert cpus.parse_cpus(text) == round(value * 1e9), value
+
+
+@pytest.mark.parametrize(("text", "state"), [("5s", "5s"), ("1m", "1m0s"), ("90s", "1m30s"),
+                                             ("500ms", "500ms"), ("0s", "0s"), ("2h", "2h0m0s")])
+def test_healthcheck_durations_read_back_as_go_prints_them(text: str, state: str) -> None:
+    assert provider.format_duration(provider.parse_duration(text)) == state
+
+
+def test_check_fills_the_schema_defaults() -> None:
+    checked = provider.check(CONTAINER, {"name": "c", "image": "sha256:x",
+                                         "ports": [{"internal": 1, "external": 2}],
+                                         "healthcheck": {"tests": ["CMD", "true"]}})
+    assert checked["networkMode"] == "bridge"          # C:901-907
+    assert checked["restart"] == "no"                  # C:230-236
+    assert checked["mustRun"] is True                  # C:122-127
+    assert checked["readOnly"] is False                # C:64-70
+    assert checked["waitTimeout"] == 60                # C:86-91
+    assert checked["ports"] == [{"internal": 1, "external": 2, "ip": "0.0.0.0",
+                                 "protocol": "tcp"}]   # C:487-535
+    assert checked["healthcheck"]["interval"] == "0s"  # C:1045-1096
+    assert "logDriver" not in checked                  # no default: the daemon's
+    assert provider.check(NETWORK, {"name": "n"})["ipamDriver"] == "default"
+
+
+def test_unknown_property_is_refused_not_dropped() -> None:
+    with pytest.raises(provider.UnknownProperty, match="pidsLimit"):
+        provider.check(CONTAINER, {"name": "c", "pidsLimit": 100})
+    with pytest.raises(provider.UnknownProperty, match="utsMode"):
+        provider.check(CONTAINER, {"utsMode": "host"})
+
+
+# One representative per kind of change, from the provider's own lists (CF:1016-1019).
+@pytest.mark.parametrize(("prop", "value", "kind", "change"), [
+    ("memory", 600, "update", Change.UPDATE),
+    ("memorySwap", 600, "update", Change.UPDATE),
+    ("restart", "always", "update", Change.UPDATE),
+    ("maxRetryCount", 3, "update", Change.UPDATE),
+    ("cpus", "1.0", "replace", Change.REPLACE),
+    ("envs", ["A=1"], "replace", Change.REPLACE),
+    ("user", "1001:1001", "replace", Change.REPLACE),
+    ("labels", [], "replace", Change.REPLACE),
+    ("tmpfs", {"/tmp": "rw"}, "update", Change.STATE),
+    ("healthcheck", {"tests": ["NONE"]}, "update", Change.STATE),
+    ("init", False, "update", Change.STATE),
+    ("destroyGraceSeconds", 1, "update", Change.STATE),
+])
+def test_each_change_is_planned_as_the_provider_would(recordings: dict[str, Recording],
+                                                      prop: str, value: object, kind: str,
+                                                      change: Change) -> None:
+    service = recordings["ci"].named("lucia-ci-service")
+    state = provider.read_back(CONTAINER, service.plain)
+    changed = {**copy.deepcopy(service.plain), prop: value}
+    found = provider.diff(CONTAINER, state, changed)
+    assert (found.kind, found.changed) == (kind, {prop: change})
+
+
+@pytest.mark.parametrize("prop", ["tmpfs", "healthcheck", "init"])
+def test_replace_on_changes_makes_state_only_changes_take_effect(
+        recordings: dict[str, Recording], prop: str) -> None:
+    """The program asks the engine to replace on the three inputs the provider would save
+    and never apply; both deploy paths honour replaceOnChanges."""
+    service = recordings["ci"].named("lucia-ci-service")
+    assert prop in service.replace_on_changes
+    state = provider.read_back(CONTAINER, service.plain)
+    changed = {**copy.deepcopy(service.plain), prop: {"x": "y"}}
+    assert provider.diff(CONTAINER, state, changed, service.replace_on_changes).kind == \
+        "replace"
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_property_the_program_sets_is_modelled_and_reads_back_unchanged(
+        record_stack: Record, stack: str, preview: bool) -> None:
+    """The no-op second `up`: what Read would store equals what the program sends."""
+    for resource in record_stack(stack, preview=preview).custom:
+        table = provider.props(resource.type)
+        assert set(resource.plain) <= set(table), resource.name
+        if not preview:
+            assert provider.diff(resource.type, provider.read_back(
+                resource.type, resource.plain), resource.plain).kind == "unchanged", \
+                resource.name
+
+
+def test_preview_leaves_computed_outputs_unknown(record_stack: Record) -> None:
+    preview = record_stack("ci", preview=True)
+    service = preview.named("lucia-ci-service")
+    assert service.id == ""
+    assert service.plain["image"] == provider.UNKNOWN        # the image id is computed
+    command = preview.named("lucia-ci-service-pids-limit")
+    assert command.plain["triggers"] == [provider.UNKNOWN]   # the container id too
+    assert command.plain["create"].endswith("lucia-ci-service")  # known: built from the name
+    update = record_stack("ci")
+    assert update.named("lucia-ci-service").plain["image"].startswith("sha256:")
+
+
+def test_every_container_has_a_stop_grace(recordings: dict[str, Recording]) -> None:
+    """Without destroy_grace_seconds the provider kills on replace (CF:1085-1098)."""
+    for recording in recordings.values():
+        for container in recording.of_type(CONTAINER):
+            grace = container.plain["destroyGraceSeconds"]
+            assert grace >= 5, container.name
+            assert container.plain["stopTimeout"] == grace, container.name

@@ -7,8 +7,8 @@ STACK ?= dev
 PORT ?= 8080
 REDIS_PORT ?= 6379
 
-.PHONY: help bootstrap up down purge status outputs images policy verify test lint unit \
-        program gates proof load bench backup restore faults docs run clean
+.PHONY: help bootstrap up down purge preview status outputs images policy verify test lint \
+        unit program fidelity gates proof load bench backup restore faults docs run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ down: bootstrap  ## remove STACK's containers and network (the Redis volume is k
 
 purge: bootstrap  ## remove STACK including its Redis volume
 	$(DEPLOY) down --stack $(STACK) --purge
+
+preview: bootstrap  ## the plan `make up` would apply to STACK, changing nothing
+	$(DEPLOY) preview --stack $(STACK)
 
 status: bootstrap  ## STACK's containers and their health
 	$(DEPLOY) status --stack $(STACK)
@@ -70,13 +73,19 @@ bench: bootstrap  ## measure STACK beside bare references; writes docs/performan
 faults: bootstrap  ## DESTRUCTIVE fault and backup/restore gates against STACK (ci)
 	LUCIA_STACK=$(STACK) $(PY) -m pytest -s tests/faults
 
+# The deploy tool against the real engine (its own `fidelity` stack) and the CLI path with
+# a recording `pulumi` on PATH: the stand-in held to pulumi-docker (docs/pulumi-fidelity.md).
+fidelity: bootstrap  ## the docker-py applier and the CLI path held to Pulumi's behaviour
+	$(PY) -m pytest tests/deploy
+
 proof: bootstrap  ## prove the hardening gate fails on a deliberately weakened stack
 	$(PY) -m pytest tests/proof
 
-test: lint unit program gates  ## everything CI runs
+test: lint unit program fidelity gates  ## everything CI runs
 
-docs: bootstrap  ## regenerate docs/configuration.md from the code
+docs: bootstrap  ## regenerate docs/configuration.md and docs/pulumi-fidelity.md from the code
 	$(PY) -m lucia_deploy.configdoc
+	$(PY) -m lucia_deploy.fidelity
 
 run: bootstrap  ## run lucia without containers on :$(PORT), with a local redis-server
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || \

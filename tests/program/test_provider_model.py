@@ -148,3 +148,29 @@ def test_every_container_has_a_stop_grace(recordings: dict[str, Recording]) -> N
             grace = container.plain["destroyGraceSeconds"]
             assert grace >= 5, container.name
             assert container.plain["stopTimeout"] == grace, container.name
+
+
+# The provider's own lists, copied from its source (not from provider.py), so the table
+# cannot drift from them unnoticed: CF:1016-1019 (Update's attrs), CF:997-1013 (must_run),
+# and the inputs that are neither ForceNew nor handled by Update.
+UPDATE_ATTRS = {"restart", "max_retry_count", "cpu_shares", "memory", "memory_reservation",
+                "cpu_set", "memory_swap", "device_read_bps", "device_read_iops",
+                "device_write_bps", "device_write_iops", "must_run"}
+NEITHER = {"healthcheck", "tmpfs", "init", "rm", "start", "wait", "wait_timeout",
+           "destroy_grace_seconds", "attach", "logs", "remove_volumes",
+           "container_read_refresh_timeout_milliseconds"}
+
+
+@pytest.mark.parametrize("prop", list(provider.PROPS[CONTAINER].values()), ids=lambda p: p.name)
+def test_container_change_kind_matches_the_provider_source(prop: provider.Prop) -> None:
+    expected = Change.UPDATE if prop.tf in UPDATE_ATTRS else \
+        Change.STATE if prop.tf in NEITHER else Change.REPLACE
+    assert prop.change == expected
+    assert provider.diff(CONTAINER, {prop.name: "old"}, {prop.name: "new"}).changed == {
+        prop.name: expected}
+
+
+@pytest.mark.parametrize("type_", [NETWORK, provider.VOLUME])
+def test_networks_and_volumes_have_no_update(type_: str) -> None:
+    """N: no UpdateContext at all; V: Update handles only swarm cluster volumes."""
+    assert {p.change for p in provider.props(type_).values()} == {Change.REPLACE}

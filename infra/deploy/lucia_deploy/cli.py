@@ -171,8 +171,10 @@ class Pulumi:
 
     def run(self, *words: str, stdin: str | None = None, capture: bool = False) -> str:
         command = ["pulumi", *words, "--stack", self.stack, "--non-interactive"]
+        # stdin: the value for `config set --secret`, else nothing (never a prompt).
         result = subprocess.run(command, cwd=images.REPO, env=self.env, text=True,
-                                input=stdin, capture_output=capture, check=False)
+                                input=stdin, stdin=None if stdin is not None
+                                else subprocess.DEVNULL, capture_output=capture, check=False)
         if result.returncode:
             detail = (result.stderr or "").strip()[-2000:] if capture else ""
             raise stacks.StackError(f"`{' '.join(command)}` failed (exit {result.returncode})"
@@ -312,10 +314,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
-    try:
-        print(json.dumps(stacks.read_outputs(args.stack), indent=2, sort_keys=True))
-    except stacks.StackError as exc:
-        raise SystemExit(f"lucia-deploy: {exc}") from None
+    """The stack's outputs: Pulumi's own with the CLI (saved for the gates), else the
+    ones the applier recorded."""
+    if use_cli(args):
+        outputs = json.loads(Pulumi(args.stack).run("stack", "output", "--json",
+                                                    capture=True))
+        stacks.write_outputs(args.stack, outputs)
+    else:
+        outputs = stacks.read_outputs(args.stack)
+    print(json.dumps(outputs, indent=2, sort_keys=True))
     return 0
 
 
@@ -367,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("backup", "restore"):
             command.add_argument("--file", default=os.environ.get("FILE"),
                                  help="snapshot path (backup: default backups/STACK-TIME.rdb)")
-        if name in ("up", "down"):
+        if name in ("up", "down", "outputs"):
             command.add_argument("--no-cli", action="store_true",
                                  help="use the docker-py applier even if pulumi is on PATH")
     args = parser.parse_args(argv)

@@ -19,6 +19,7 @@ TARGET = REPO / "docs" / "pulumi-fidelity.md"
 MODEL = "tests/program/test_provider_model.py"
 ENGINE = "tests/deploy/test_applier_engine.py"
 POLICIES = "tests/program/test_policies.py"
+CLI = "tests/deploy/test_cli_path.py"
 
 # What proves each kind of behaviour; specific rows below override.
 KIND = f"{MODEL}::test_container_change_kind_matches_the_provider_source"
@@ -96,17 +97,33 @@ tests named in the last column prove the behaviour on the real engine or against
 provider's own values.
 
 ## How the stand-in matches the engine
-
-| engine behaviour | stand-in | proof |
-|---|---|---|
-| Check fills schema defaults before policies run | the mocks return checked inputs; policies run through `pulumi_policy` on them | `tests/program/test_policies.py::test_policies_see_the_provider_defaults` |
-| preview: computed outputs (ids, `imageId`) unknown | `preview=True` mocks leave them unknown | `tests/program/test_provider_model.py::test_preview_leaves_computed_outputs_unknown` |
-| `--refresh`: a deleted object is created again; a stopped container reads `mustRun: false` and is started | `Applier.refresh` | `tests/deploy/test_applier_engine.py::test_stopped_container_is_started_in_place` |
-| resources no longer declared are deleted; `retainOnDelete` keeps the volume | plan `delete`; retained entries leave the state only | `tests/deploy/test_applier_engine.py::test_turning_simulators_off_deletes_their_containers`, `::test_destroy_keeps_the_retained_volume_unless_purged` |
-| one state per stack | `.state/<stack>/state.json`; the CLI path and the applier refuse a stack the other holds | `tests/deploy/test_cli_path.py::test_cli_up_refuses_a_stack_the_applier_deployed`, `::test_applier_refuses_a_stack_the_cli_deployed` |
-| a second `up` with nothing changed does nothing | plan of 0 changes, same container ids | `tests/deploy/test_applier_engine.py::test_second_up_is_a_plan_of_zero_changes_and_keeps_every_container` |
-| secrets: `secure:` values in the stack file, `config set --secret` reads stdin (pulumi `config.go:812-838`) | offline: environment or `.state/<stack>`; CLI: value on stdin | `tests/deploy/test_cli_path.py::test_make_up_runs_pulumi_up_with_secrets_on_stdin`, `::test_encrypted_stack_values_are_kept_and_missing_ones_named` |
 """
+ENGINE_ROWS = (
+    ("Check fills schema defaults before policies run",
+     "the mocks return checked inputs; policies run through `pulumi_policy` on them",
+     f"{POLICIES}::test_policies_see_the_provider_defaults"),
+    ("preview: computed outputs (ids, `imageId`) unknown",
+     "`preview=True` mocks leave them unknown",
+     f"{MODEL}::test_preview_leaves_computed_outputs_unknown"),
+    ("`--refresh`: a deleted object is created again; a stopped container reads "
+     "`mustRun: false` and is started", "`Applier.refresh`",
+     f"{ENGINE}::test_stopped_container_is_started_in_place"),
+    ("resources no longer declared are deleted; `retainOnDelete` keeps the volume",
+     "plan `delete`; retained entries leave the state only",
+     f"{ENGINE}::test_turning_simulators_off_deletes_their_containers, "
+     f"{ENGINE}::test_destroy_keeps_the_retained_volume_unless_purged"),
+    ("one state per stack", "`.state/<stack>/state.json`; the CLI path and the applier "
+     "refuse a stack the other holds",
+     f"{CLI}::test_cli_up_refuses_a_stack_the_applier_deployed, "
+     f"{CLI}::test_applier_refuses_a_stack_the_cli_deployed"),
+    ("a second `up` with nothing changed does nothing", "plan of 0 changes, same ids",
+     f"{ENGINE}::test_second_up_is_a_plan_of_zero_changes_and_keeps_every_container"),
+    ("secrets: `secure:` values in the stack file; `config set --secret` reads the value "
+     "from stdin (pulumi `config.go:812-838`)",
+     "offline: environment or `.state/<stack>`; CLI: value on stdin",
+     f"{CLI}::test_make_up_runs_pulumi_up_with_secrets_on_stdin, "
+     f"{CLI}::test_encrypted_stack_values_are_kept_and_missing_ones_named"),
+)
 
 OUTRO = """
 ## What could not be proven without the CLI
@@ -127,7 +144,7 @@ OUTRO = """
 
 def _cell(value: object) -> str:
     if value is None or value == "":
-        return "–"
+        return "-"
     return f"`{value}`".replace("|", "\\|")
 
 
@@ -150,7 +167,8 @@ def _used() -> dict[str, set[str]]:
 
 def render() -> str:
     used = _used()
-    lines = [INTRO]
+    lines = [INTRO, "| engine behaviour | stand-in | proof |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in ENGINE_ROWS]
     for type_, title in TITLES.items():
         lines += ["", f"## {title}", "",
                   "| property (TF name) | default | read back | change | stand-in | source "
@@ -158,7 +176,7 @@ def render() -> str:
         for prop in provider.props(type_).values():
             if prop.name not in used.get(type_, set()):
                 continue
-            default = _cell(prop.default) if prop.has_default else "–"
+            default = _cell(prop.default) if prop.has_default else "-"
             if prop.nested_defaults:
                 default = ", ".join(f"{k}: {_cell(v)}" for k, v in prop.nested_defaults.items())
             read_back = " ".join((prop.read_back.__doc__ or "").split()) \

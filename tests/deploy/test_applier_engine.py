@@ -11,6 +11,7 @@ Runs a stack of its own (`fidelity`, ports 5440/5450-5451) beside any other."""
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,3 +175,38 @@ def test_destroy_keeps_the_retained_volume_unless_purged(deployment: Deployment)
     deployment.applier().destroy(purge=True)
     with pytest.raises(docker.errors.NotFound):
         deployment.client.volumes.get(volume)
+
+
+def test_state_holds_no_secret(deployment: Deployment) -> None:
+    deployment.up(simulators=False, simulatorPortBase=0)
+    text = stacks.applier_state_path(STACK).read_text()
+    secrets = [v for v in deployment.secrets.values() if v]
+    assert secrets, "the stack has secrets to look for"
+    assert not [v for v in secrets if v in text]
+    assert "secret-sha256" in text  # the envs are there, as digests
+
+
+def test_a_create_that_fails_is_kept_tainted_and_replaced_next_time(
+        deployment: Deployment) -> None:
+    """As the provider records a container's id right after ContainerCreate: a start that
+    fails (here the published port is taken) leaves an entry that `down` removes and the
+    next `up` replaces."""
+    deployment.applier().destroy()
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 5440))
+    holder.listen()
+    try:
+        with pytest.raises(docker.errors.APIError, match="address already in use"):
+            deployment.up(simulators=False, simulatorPortBase=0)
+        entry = StackState.load(stacks.applier_state_path(STACK)).resources
+        tainted = [e.name for e in entry.values() if e.tainted]
+        assert tainted == [f"lucia-{STACK}-service"]
+    finally:
+        holder.close()
+    plan = deployment.up(simulators=False, simulatorPortBase=0)
+    step = next(s for s in plan.steps if s.name == f"lucia-{STACK}-service")
+    assert (step.action, step.reason) == ("replace", "tainted: its create did not finish")
+    assert deployment.client.containers.get(f"lucia-{STACK}-service").status == "running"
+    deployment.applier().destroy(purge=True)
+    assert deployment.container_ids() == {}

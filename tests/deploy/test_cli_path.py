@@ -115,15 +115,56 @@ def test_cli_up_refuses_a_stack_the_applier_deployed(fake: FakePulumi) -> None:
     assert ["up"] not in [c["argv"][:1] for c in fake.calls()], "pulumi up ran anyway"
 
 
+def checkpoint(fake: FakePulumi, resources: list[dict[str, str]]) -> None:
+    """A file-backend checkpoint as Pulumi writes it (.pulumi/stacks/<project>/<stack>.json)."""
+    path = fake.state / "pulumi" / ".pulumi" / "stacks" / "lucia" / "ci.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": 3, "checkpoint": {"stack": "ci", "latest": {
+        "manifest": {}, "resources": resources}}}))
+
+
+def deploy_tool(fake: FakePulumi, *words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(REPO / ".venv" / "bin" / "lucia-deploy"), *words, "--stack",
+                           "ci"], cwd=REPO, env=fake.env, capture_output=True, text=True,
+                          timeout=120)
+
+
 def test_applier_refuses_a_stack_the_cli_deployed(fake: FakePulumi) -> None:
-    checkpoint = fake.state / "pulumi" / ".pulumi" / "stacks" / "lucia" / "ci.json"
-    checkpoint.parent.mkdir(parents=True)
-    checkpoint.write_text("{}")
-    result = subprocess.run([str(REPO / ".venv" / "bin" / "lucia-deploy"), "down", "--no-cli",
-                             "--stack", "ci"], cwd=REPO, env=fake.env, capture_output=True,
-                            text=True, timeout=120)
+    checkpoint(fake, [{"type": "pulumi:pulumi:Stack", "urn": "s"},
+                      {"type": "pulumi:providers:docker", "urn": "p"},
+                      {"type": "docker:index/network:Network", "urn": "n"}])
+    result = deploy_tool(fake, "down", "--no-cli")
     assert result.returncode == 1
-    assert "has Pulumi CLI state" in result.stderr
+    assert "has Pulumi CLI state (1 resources" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_applier_takes_a_stack_the_cli_destroyed(fake: FakePulumi) -> None:
+    """`pulumi destroy` leaves the checkpoint with the stack resource only."""
+    checkpoint(fake, [{"type": "pulumi:pulumi:Stack", "urn": "s"}])
+    result = deploy_tool(fake, "down", "--no-cli")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_cli_down_refuses_a_stack_the_applier_deployed(fake: FakePulumi) -> None:
+    state = fake.state / "ci" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"version": 1, "resources": {"urn:x": {
+        "urn": "urn:x", "type": "docker:index/network:Network", "name": "lucia-ci-net",
+        "id": "abc", "state": {}}}}))
+    result = fake.make("down")
+    assert result.returncode != 0
+    assert "was deployed by the docker-py applier" in result.stderr
+    assert fake.calls() == [], "pulumi destroy ran against the applier's stack"
+
+
+def test_a_corrupt_state_is_named_not_a_traceback(fake: FakePulumi) -> None:
+    state = fake.state / "ci" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{not json")
+    result = deploy_tool(fake, "down", "--no-cli")
+    assert result.returncode == 1
+    assert "is not a lucia state file" in result.stderr
     assert "Traceback" not in result.stderr
 
 

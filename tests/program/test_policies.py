@@ -140,6 +140,15 @@ def test_pids_limit_must_depend_on_its_container(recordings: dict[str, Recording
     assert [v.message.split(":")[0] for v in found] == ["lucia-ci-redis"]
 
 
+def test_pids_limit_must_be_triggered_by_its_container(
+        recordings: dict[str, Recording]) -> None:
+    """Without the container id as a trigger, a replaced container never gets it again."""
+    recording = recordings["ci"]
+    found = evaluate(targets(recording, lambda r: {**r.checked, "triggers": []}
+                             if r.name == "lucia-ci-service-pids-limit" else None))
+    assert [v.message.split(":")[0] for v in found] == ["lucia-ci-service"]
+
+
 def test_every_rule_is_exercised_by_a_weakening() -> None:
     covered = set(WEAKENINGS) | {n for names in DOUBLE for n in names}
     container_rules = {r.policy_name for r in RULES if r.resource_type == CONTAINER}
@@ -149,13 +158,41 @@ def test_every_rule_is_exercised_by_a_weakening() -> None:
     assert {r.policy_name for r in STACK_RULES} == {"cis-5-29-pids-limit"}
 
 
-def test_no_rule_reads_an_input_the_container_resource_lacks() -> None:
-    """The old 5.21 rule judged `utsMode`, which pulumi-docker's Container does not have."""
-    from lucia_deploy.provider import PROPS
+class _Reads(dict):
+    """Inputs that remember every key a rule asks for."""
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def test_no_rule_reads_an_input_the_resource_lacks(recordings: dict[str, Recording]) -> None:
+    """Each rule reads only inputs pulumi-docker's resource has (the old 5.21 rule judged
+    `utsMode`, which Container does not have, so it could never fire)."""
+    import inspect
+
+    import pulumi_docker
+
+    inputs = {CONTAINER: pulumi_docker.ContainerArgs, NETWORK: pulumi_docker.NetworkArgs}
     for rule in RULES:
-        assert "utsMode" not in rule.check.__code__.co_consts, rule.policy_name
-    assert "utsMode" not in PROPS[CONTAINER]
+        schema = {_camel(p) for p in inspect.signature(inputs[rule.resource_type]).parameters}
+        sample = recordings["ci"].of_type(rule.resource_type)[0].plain
+        reads = _Reads(sample)
+        rule.check(reads)
+        assert reads.read <= schema, f"{rule.policy_name} reads {reads.read - schema}"
 
 
 def test_rules_carry_cis_ids() -> None:

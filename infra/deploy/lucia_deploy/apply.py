@@ -21,6 +21,7 @@ import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,8 @@ from lucia_deploy.state import Entry, StackState, sanitise
 
 PENDING = "(known after apply)"
 # The applier runs a container's life as the provider does; these would change that.
-MUST_STAY = {"rm": False, "attach": False, "logs": False, "start": True}
+MUST_STAY = {"rm": False, "attach": False, "logs": False, "start": True, "tty": False,
+             "stdinOpen": False}
 
 
 class ApplyError(RuntimeError):
@@ -126,15 +128,20 @@ class Applier:
 
     # --- refresh and plan ---------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Read every resource in the state from the engine, as `--refresh` does."""
+    def refresh(self, persist: bool = True) -> None:
+        """Read every resource in the state from the engine, as `--refresh` does: what is
+        gone leaves the state (and is created again), a stopped container reads back
+        must_run=false (CF:815-824; `State.Running`, which stays true while a container
+        is paused or restarting). With persist=False (a preview) nothing is saved."""
         for urn, entry in list(self.state.resources.items()):
             found = self._lookup(entry)
             if found is None:
                 say(f"refresh: {entry.name} is gone; it will be created again")
-                self.state.drop(urn)
-            elif entry.type == CONTAINER and found.status != "running":
-                # CF:815-824: a stopped container reads back must_run=false.
+                if persist:
+                    self.state.drop(urn)
+                else:
+                    self.state.resources.pop(urn)
+            elif entry.type == CONTAINER and not found.attrs["State"]["Running"]:
                 entry.state["mustRun"] = False
 
     def _lookup(self, entry: Entry) -> Any:
@@ -143,8 +150,10 @@ class Applier:
         getter = getters.get(entry.type)
         if getter is None:
             return entry  # a Command has nothing to read back
+        # I funcs:103-132: an image is found by its name, not by the id it had.
+        key = entry.state.get("name", entry.id) if entry.type == REMOTE_IMAGE else entry.id
         try:
-            return getter(entry.id)
+            return getter(key)
         except docker.errors.NotFound:
             return None
 
@@ -172,6 +181,9 @@ class Applier:
                                 resource, reason=adopted)
                 else:
                     step = Step("create", resource.urn, resource.type, resource.name, resource)
+            elif entry.tainted:
+                step = Step("replace", resource.urn, resource.type, resource.name, resource,
+                            reason="tainted: its create did not finish")
             else:
                 diff = provider.diff(resource.type, entry.state, new,
                                      resource.replace_on_changes)
@@ -183,11 +195,29 @@ class Applier:
             else:
                 ids[mock_id(resource.name)] = entry.id if entry else PENDING
             plan.steps.append(step)
-        for urn, entry in reversed(list(self.state.resources.items())):
-            if urn not in declared:
+        for entry in self._dependents_first():
+            if entry.urn not in declared:
                 reason = "retained: kept on the engine" if entry.retain_on_delete else ""
-                plan.steps.append(Step("delete", urn, entry.type, entry.name, reason=reason))
+                plan.steps.append(Step("delete", entry.urn, entry.type, entry.name,
+                                       reason=reason))
         return plan
+
+    def _dependents_first(self) -> list[Entry]:
+        """The state's entries, each after everything that depends on it."""
+        entries = list(self.state.resources.values())
+        done: list[Entry] = []
+
+        def visit(entry: Entry) -> None:
+            if entry in done:
+                return
+            for other in entries:
+                if entry.urn in other.dependencies:
+                    visit(other)
+            done.append(entry)
+
+        for entry in entries:
+            visit(entry)
+        return done
 
     def _adoptable(self, resource: Resource) -> str:
         """An object this stack made before the applier kept state: a network or volume
@@ -195,7 +225,7 @@ class Applier:
         container of that name is replaced."""
         name = resource.plain.get("name")
         if resource.type == NETWORK:
-            found = self.client.networks.list(names=[name])
+            found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
             if found and found[0].attrs.get("Labels") == _labels(resource.plain):
                 return "exists with this stack's labels; taken into the state"
         if resource.type == VOLUME:
@@ -207,10 +237,16 @@ class Applier:
                 return "exists with this stack's labels (its data is kept); taken into the state"
         if resource.type == CONTAINER:
             try:
-                self.client.containers.get(name)
+                found = self.client.containers.get(name)
             except docker.errors.NotFound:
                 return ""
-            return "a container of this name exists outside the state; replaced"
+            labels = _labels(resource.plain)
+            if any(found.labels.get(k) != labels.get(k) for k in
+                   ("io.lucia.project", "io.lucia.stack")):
+                # Pulumi would fail on the name conflict; so do we, naming it.
+                raise ApplyError(f"a container named {name} exists and is not this stack's; "
+                                 "remove or rename it, then run `make up` again")
+            return "this stack's container from before the state was kept; replaced"
         return ""
 
     # --- apply --------------------------------------------------------------------------
@@ -238,17 +274,20 @@ class Applier:
                                                                        checked)),
                                  list(resource.dependencies), resource.retain_on_delete))
         for step in (s for s in plan.steps if s.action == "delete"):
-            self._delete(self.state.resources[step.urn])
+            if step.urn in self.state.resources:
+                self._delete(self.state.resources[step.urn])
         for step in plan.steps:
             if step.type == CONTAINER and step.action != "delete":
                 self.wait_healthy(step.name, wait_timeout)
 
     def _network(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
         if step.action == "import":
-            return self.client.networks.list(names=[inputs["name"]])[0].id
+            return next(n.id for n in self.client.networks.list(names=[inputs["name"]])
+                        if n.name == inputs["name"])
         if step.action == "replace":
-            assert entry is not None
-            self.client.networks.get(entry.id).remove()
+            raise ApplyError(f"{inputs['name']}: a network change replaces the network, and "
+                             "its containers are attached to it; take the stack down "
+                             "(`make down`) and up again")
         created = self.client.networks.create(
             inputs["name"], driver=inputs.get("driver"), labels=_labels(inputs),
             ipam=docker.types.IPAMConfig(driver=inputs.get("ipamDriver", "default")))
@@ -299,11 +338,21 @@ class Applier:
             return entry.id
         if step.action == "replace":
             assert entry is not None
-            self._remove_container(entry.id, inputs.get("destroyGraceSeconds"),
-                                   inputs.get("removeVolumes", True))
+            # The provider's Delete reads the old state, not the new inputs.
+            self._remove_container(entry.id, entry.state.get("destroyGraceSeconds"),
+                                   entry.state.get("removeVolumes", True))
         elif step.action == "import":
             self._remove_container(name, inputs.get("destroyGraceSeconds"), True)
-        return self._create_container(inputs)
+
+        def created(container_id: str) -> None:
+            # As the provider sets the id right after ContainerCreate: a failure in
+            # connect, start or wait leaves a tainted entry, replaced by the next `up`,
+            # and `down` removes it.
+            assert step.resource is not None
+            self.state.put(Entry(step.urn, CONTAINER, name, container_id,
+                                 sanitise(step.resource, inputs), list(
+                                     step.resource.dependencies), tainted=True))
+        return self._create_container(inputs, created)
 
     def _update_container(self, container_id: str, inputs: dict[str, Any],
                           diff: provider.Diff) -> None:
@@ -343,7 +392,8 @@ class Applier:
         container.remove(force=True, v=bool(remove_volumes))
         say(f"{container.name}: removed (stop grace {int(grace or 0)} s)")
 
-    def _create_container(self, inputs: dict[str, Any]) -> str:
+    def _create_container(self, inputs: dict[str, Any],
+                          created: Callable[[str], None]) -> str:
         """CF:40-673, in its order: create on network_mode, disconnect "bridge", connect
         each networks_advanced network with its aliases, start, wait if asked."""
         api = self.client.api
@@ -363,8 +413,11 @@ class Applier:
             privileged=bool(inputs.get("privileged")),
             security_opt=inputs.get("securityOpts"),
             mem_limit=f"{int(inputs['memory'])}m" if inputs.get("memory") else None,
-            memswap_limit=f"{int(inputs['memorySwap'])}m" if inputs.get("memorySwap")
-            else None,
+            # CF:340-348: MB, except -1 (unlimited swap), passed through.
+            memswap_limit=None if not inputs.get("memorySwap") else -1
+            if int(inputs["memorySwap"]) == -1 else f"{int(inputs['memorySwap'])}m",
+            mem_reservation=f"{int(inputs['memoryReservation'])}m"
+            if inputs.get("memoryReservation") else None,
             nano_cpus=provider.cpus.parse_cpus(inputs["cpus"]) if inputs.get("cpus")
             else None,
             cpu_shares=int(inputs["cpuShares"]) if inputs.get("cpuShares") else None,
@@ -384,7 +437,7 @@ class Applier:
             timeout=provider.parse_duration(check["timeout"]), retries=int(check["retries"]),
             start_period=provider.parse_duration(check["startPeriod"]),
         ) if check and check.get("tests") else None
-        created = api.create_container(
+        response = api.create_container(
             image=inputs["image"], name=name,
             entrypoint=inputs.get("entrypoints") or None,
             command=inputs.get("command") or None,
@@ -396,7 +449,8 @@ class Applier:
             healthcheck=healthcheck,
             stop_timeout=int(inputs["stopTimeout"]) if inputs.get("stopTimeout") else None,
         )
-        container_id = created["Id"]
+        container_id = response["Id"]
+        created(container_id)
         networks = inputs.get("networksAdvanced") or []
         if networks:
             try:
@@ -434,20 +488,7 @@ class Applier:
         """`pulumi destroy`: every resource in the state, dependents first. With purge, the
         retained volume goes too."""
         removed = []
-        entries = list(self.state.resources.values())
-        done: list[Entry] = []
-
-        def visit(entry: Entry) -> None:
-            if entry in done:
-                return
-            for other in entries:
-                if entry.urn in other.dependencies:
-                    visit(other)
-            done.append(entry)
-
-        for entry in entries:  # each after everything that depends on it
-            visit(entry)
-        for entry in done:
+        for entry in self._dependents_first():
             if purge and entry.type == VOLUME:
                 entry.retain_on_delete = False
             if not entry.retain_on_delete and entry.type in (CONTAINER, NETWORK, VOLUME):

@@ -26,8 +26,9 @@ import docker.errors
 
 from lucia_deploy import apply, backup, images, stacks
 from lucia_deploy.progress import say, step
+from lucia_deploy.provider import UnknownProperty
 from lucia_deploy.recorder import Recording, fake_image_id, record
-from lucia_deploy.state import StackState
+from lucia_deploy.state import StackState, StateError
 
 SOURCE_LABEL = "io.lucia.source-hash"
 
@@ -182,13 +183,7 @@ class Pulumi:
         return result.stdout if capture else ""
 
     def up(self, client: docker.DockerClient) -> dict[str, Any]:
-        state_path = stacks.applier_state_path(self.stack)
-        if state_path.exists() and not StackState.load(state_path).empty:
-            raise stacks.StackError(
-                f"stack {self.stack} was deployed by the docker-py applier "
-                f"({stacks.applier_state_path(self.stack).relative_to(stacks.STATE.parent)}); "
-                f"take it down with `lucia-deploy down --no-cli --stack {self.stack}` (the "
-                "Redis volume is kept), then run `make up` again so Pulumi creates it")
+        _refuse_applier_state(self.stack)
         self.run("stack", "select", "--create")
         # Secrets by Pulumi's convention: encrypted into the stack file, the value on
         # stdin (never in argv, where the process list shows it). Only what is missing
@@ -219,14 +214,25 @@ def use_cli(args: argparse.Namespace) -> bool:
     return bool(shutil.which("pulumi")) and not args.no_cli
 
 
-def _applier(client: docker.DockerClient, stack: str) -> apply.Applier:
-    if stacks.cli_stack_exists(stack):
+def _refuse_applier_state(stack: str) -> None:
+    state_path = stacks.applier_state_path(stack)
+    if state_path.exists() and not StackState.load(state_path).empty:
         raise stacks.StackError(
-            f"stack {stack} has Pulumi CLI state ({stacks.cli_backend()}); the docker-py "
-            f"applier would fight it over the same containers. Use the CLI (`make up` with "
-            f"pulumi on PATH), or `pulumi destroy --stack {stack}` first")
+            f"stack {stack} was deployed by the docker-py applier ({state_path}); take it "
+            f"down with `lucia-deploy down --no-cli --stack {stack}` (the Redis volume is "
+            "kept), then run `make up` again so Pulumi creates it")
+
+
+def _applier(client: docker.DockerClient, stack: str, persist: bool = True) -> apply.Applier:
+    held = stacks.cli_stack_resources(stack)
+    if held:
+        raise stacks.StackError(
+            f"stack {stack} has Pulumi CLI state ({held} resources in "
+            f"{stacks.cli_backend()}); the docker-py applier would fight it over the same "
+            f"containers. Use the CLI (`make up` with pulumi on PATH), or "
+            f"`pulumi destroy --stack {stack}` first")
     applier = apply.Applier(client, StackState.load(stacks.applier_state_path(stack)))
-    applier.refresh()
+    applier.refresh(persist=persist)
     return applier
 
 
@@ -234,7 +240,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     """The plan `up` would apply, changing nothing (like `pulumi preview`)."""
     client = docker_client()
     recording, _ = record_stack(args.stack, client=client, missing_images_ok=True)
-    plan = _applier(client, args.stack).plan(recording)
+    plan = _applier(client, args.stack, persist=False).plan(recording)
     plan.print()
     print(f"stack {args.stack}: {len(plan.changes)} change(s)")
     return 0
@@ -274,6 +280,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     client = docker_client()
     if use_cli(args):
+        _refuse_applier_state(args.stack)
         Pulumi(args.stack).destroy()
         removed = ["the stack's resources (pulumi destroy)"]
         if args.purge:
@@ -380,9 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (stacks.StackError, apply.ApplyError, images.ImageError,
-            backup.BackupError) as exc:
+    except (stacks.StackError, apply.ApplyError, images.ImageError, backup.BackupError,
+            StateError, UnknownProperty) as exc:
         print(f"lucia-deploy: {exc}", file=sys.stderr)
+        return 1
+    except docker.errors.DockerException as exc:
+        # The engine refused a step (a port taken, a network in use): say which, no
+        # traceback; the state says what exists, so `down` or the next `up` can follow.
+        print(f"lucia-deploy: the Docker engine refused: {exc}", file=sys.stderr)
         return 1
 
 

@@ -92,9 +92,11 @@ packs); **read back** is what its Read stores; **change** is what a new value do
 `resources.go:114`), *update* (the provider's Update changes the running object), or
 *state only* (saved, never applied: the program lists `tmpfs`, `healthcheck` and `init` in
 `replaceOnChanges` so that both paths replace instead). **Stand-in** is what the docker-py
-applier does; it plans from this same table, so the two cannot disagree silently, and the
-tests named in the last column prove the behaviour on the real engine or against the
-provider's own values.
+applier does; it plans from this same table, so the two cannot disagree silently.
+**Proof** names the test that pins the row to the provider's source (for a Container,
+`test_container_change_kind_matches_the_provider_source` holds every row's change kind to
+the Update list and the inputs that are neither, copied from CF:1016-1019) and the
+engine test that shows that kind of change carried out on real containers.
 
 ## How the stand-in matches the engine
 """
@@ -116,6 +118,11 @@ ENGINE_ROWS = (
      "refuse a stack the other holds",
      f"{CLI}::test_cli_up_refuses_a_stack_the_applier_deployed, "
      f"{CLI}::test_applier_refuses_a_stack_the_cli_deployed"),
+    ("a create that fails after ContainerCreate keeps the id in the state (tainted); the "
+     "next `up` replaces it", "the entry is saved right after create, marked tainted",
+     f"{ENGINE}::test_a_create_that_fails_is_kept_tainted_and_replaced_next_time"),
+    ("secret inputs are encrypted in the state", "stored as SHA-256 digests, never in "
+     "plain", f"{ENGINE}::test_state_holds_no_secret"),
     ("a second `up` with nothing changed does nothing", "plan of 0 changes, same ids",
      f"{ENGINE}::test_second_up_is_a_plan_of_zero_changes_and_keeps_every_container"),
     ("secrets: `secure:` values in the stack file; `config set --secret` reads the value "
@@ -136,6 +143,17 @@ OUTRO = """
   policy packs is not modelled; no rule reads it.
 - `memorySwap` equal to `memory` reads back unchanged; a program that set `memory` alone
   would see Docker double the swap and a diff on every `up` (the program always sets both).
+- Refresh reads what decides a plan: whether each object still exists (an image by its
+  name), and whether each container is running (`State.Running`). It does not read back
+  every attribute, so a change made by hand with `docker update` is not undone by the next
+  `up` (Pulumi's would be, through the provider's Read).
+- Differences kept on purpose, each refused with a message rather than done otherwise: a
+  network change (the provider would replace a network its containers are attached to;
+  the applier asks for `make down` first), a volume change (it would delete the data), and
+  a container of the stack's name that is not the stack's (Pulumi would fail on the name
+  conflict too). A network or volume with this stack's labels left by a deployment from
+  before the applier kept state is taken into the state (`import`); Pulumi would need
+  `pulumi import`.
 - The CLI path is exercised with a recording `pulumi` on PATH (argv, stdin, environment),
   not with the real engine: the engine's own Diff, `--refresh` and policy-pack loading
   (PulumiPolicy.yaml's `virtualenv`) were not run here.

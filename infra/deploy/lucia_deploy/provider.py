@@ -177,8 +177,13 @@ _CONTAINER_PROPS = (
          applier="docker update --memory"),
     Prop("memorySwap", "memory_swap", Change.UPDATE, "C:856-861; CF:940-944, 1060-1067",
          applier="docker update --memory-swap"),
-    Prop("memoryReservation", "memory_reservation", Change.UPDATE, "CF:1016-1019",
-         applier="docker update --memory-reservation"),
+    Prop("memoryReservation", "memory_reservation", Change.UPDATE, "C (default 0); "
+         "CF:1016-1019", default=0, applier="create MemoryReservation; docker update "
+         "--memory-reservation"),
+    Prop("tty", "tty", Change.REPLACE, "C (default false)", default=False,
+         applier="must stay false (refused otherwise)"),
+    Prop("stdinOpen", "stdin_open", Change.REPLACE, "C (default false)", default=False,
+         applier="must stay false (refused otherwise)"),
     Prop("cpus", "cpus", Change.REPLACE, "C:1158-1163; CF:946-948; H:131-149",
          read_back=read_back_cpus, applier="create NanoCpus"),
     Prop("cpuShares", "cpu_shares", Change.UPDATE, "C:872-877; CF:949, 1016-1072",
@@ -276,14 +281,35 @@ def props(resource_type: str) -> dict[str, Prop]:
                               "lucia_deploy/provider.py from the provider's source") from None
 
 
+# Fields of nested blocks the stand-in carries out; any other is refused, never dropped.
+NESTED_KNOWN: dict[tuple[str, str], set[str]] = {
+    (CONTAINER, "mounts"): {"target", "type", "source", "readOnly"},
+    (CONTAINER, "networksAdvanced"): {"name", "aliases"},
+    (CONTAINER, "ports"): {"internal", "external", "ip", "protocol"},
+    (CONTAINER, "healthcheck"): {"tests", "interval", "timeout", "retries", "startPeriod",
+                                 "startInterval"},
+    (CONTAINER, "capabilities"): {"drops", "adds"},
+    (CONTAINER, "labels"): {"label", "value"},
+    (NETWORK, "labels"): {"label", "value"},
+    (VOLUME, "labels"): {"label", "value"},
+}
+
+
 def check(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """The provider's Check: the inputs with schema defaults filled, top level and in
-    nested blocks. Unknown properties are refused."""
+    nested blocks. Unknown properties, top level or nested, are refused."""
     table = props(resource_type)
     unknown = sorted(set(inputs) - set(table))
     if unknown:
         raise UnknownProperty(f"{resource_type}: properties {unknown} are not modelled; "
                               "refusing to drop them")
+    for (type_, name), known in NESTED_KNOWN.items():
+        value = inputs.get(name) if type_ == resource_type else None
+        for item in value if isinstance(value, list) else [value] if value else []:
+            extra = sorted(set(item) - known) if isinstance(item, dict) else []
+            if extra:
+                raise UnknownProperty(f"{resource_type}: {name} fields {extra} are not "
+                                      "modelled; refusing to drop them")
     checked = copy.deepcopy(inputs)
     for prop in table.values():
         if prop.name not in checked and prop.has_default:

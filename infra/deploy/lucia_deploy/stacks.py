@@ -120,10 +120,21 @@ def cli_backend() -> Path:
     return STATE / "pulumi"
 
 
-def cli_stack_exists(stack: str) -> bool:
-    """The local file backend keeps a stack's checkpoint in
-    .pulumi/stacks/<project>/<stack>.json (project-scoped since Pulumi 3.61)."""
-    return (cli_backend() / ".pulumi" / "stacks" / PROJECT / f"{stack}.json").exists()
+def cli_stack_resources(stack: str) -> int:
+    """How many resources Pulumi's state holds for the stack (0 after `pulumi destroy`).
+    The local file backend keeps the checkpoint in .pulumi/stacks/<project>/<stack>.json
+    (project-scoped since Pulumi 3.61): {"checkpoint": {"latest": {"resources": [...]}}};
+    the stack itself and provider resources are not containers."""
+    path = cli_backend() / ".pulumi" / "stacks" / PROJECT / f"{stack}.json"
+    if not path.exists():
+        return 0
+    try:
+        latest = (json.loads(path.read_text()).get("checkpoint") or {}).get("latest") or {}
+    except json.JSONDecodeError as exc:
+        raise StackError(f"{path} is not a Pulumi checkpoint ({exc})") from None
+    return sum(1 for r in latest.get("resources") or []
+               if r.get("type") != "pulumi:pulumi:Stack"
+               and not str(r.get("type", "")).startswith("pulumi:providers:"))
 
 
 def write_outputs(stack: str, outputs: dict[str, Any]) -> Path:

@@ -20,6 +20,10 @@ from lucia_deploy.recorder import Resource, unwrap
 VERSION = 1
 
 
+class StateError(RuntimeError):
+    """The state file cannot be read as a state."""
+
+
 def sanitise(resource: Resource, values: dict[str, Any]) -> dict[str, Any]:
     """Values with every secret-bearing property replaced by its digest."""
     secret_keys = {path.split(".")[0].split("[")[0] for path in resource.secret_paths()}
@@ -42,6 +46,7 @@ class Entry:
     state: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
+    tainted: bool = False  # created, but its create did not finish: replaced next time
 
 
 @dataclass
@@ -53,12 +58,17 @@ class StackState:
     def load(cls, path: Path) -> StackState:
         if not path.exists():
             return cls(path)
-        document = json.loads(path.read_text())
-        if document.get("version") != VERSION:
-            raise ValueError(f"{path}: state version {document.get('version')} is not "
-                             f"{VERSION}; take the stack down with the tool that made it")
-        return cls(path, {urn: Entry(**entry) for urn, entry in
-                          document["resources"].items()})
+        try:
+            document = json.loads(path.read_text())
+            if document.get("version") != VERSION:
+                raise StateError(f"{path}: state version {document.get('version')} is not "
+                                 f"{VERSION}; take the stack down with the tool that made it")
+            return cls(path, {urn: Entry(**entry) for urn, entry in
+                              document["resources"].items()})
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"{path} is not a lucia state file ({exc}); restore it from a "
+                             "backup, or remove the stack's containers by hand and delete "
+                             "the file") from None
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

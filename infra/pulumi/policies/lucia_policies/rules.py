@@ -259,7 +259,11 @@ def _pids_limits(resources: list[StackResource]) -> list[str]:
     for resource in resources:
         found = PIDS_LIMIT_COMMAND.match(str(resource.props.get("create") or "")) \
             if resource.resource_type == COMMAND else None
-        if found and resource.depends_on_container(found.group(2)):
+        # It must depend on the container (run after it exists) and be triggered by it
+        # (run again when it is replaced); a trigger is the container's id, unknown in a
+        # preview.
+        if found and resource.depends_on_container(found.group(2)) and \
+                resource.props.get("triggers"):
             limits[found.group(2)] = int(found.group(1))
     problems = []
     for resource in resources:
@@ -268,7 +272,7 @@ def _pids_limits(resources: list[StackResource]) -> list[str]:
         name = resource.props.get("name") or resource.name
         if name not in limits:
             problems.append(f"{name}: no `docker update --pids-limit N {name}` command that "
-                            "depends on the container")
+                            "depends on the container and is triggered by its id")
         elif limits[name] <= 0:
             problems.append(f"{name}: PIDs limit {limits[name]} is not a limit")
     return problems

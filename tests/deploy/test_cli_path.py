@@ -102,12 +102,17 @@ def test_make_down_is_pulumi_destroy(fake: FakePulumi) -> None:
     assert [c["argv"] for c in fake.calls()] == [["destroy", "--yes", "--skip-preview", *TAIL]]
 
 
-def test_cli_up_refuses_a_stack_the_applier_deployed(fake: FakePulumi) -> None:
+def applier_state(fake: FakePulumi) -> None:
+    """The applier's state for the ci stack, holding one network."""
     state = fake.state / "ci" / "state.json"
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps({"version": 1, "resources": {"urn:x": {
         "urn": "urn:x", "type": "docker:index/network:Network", "name": "lucia-ci-net",
         "id": "abc", "state": {}}}}))
+
+
+def test_cli_up_refuses_a_stack_the_applier_deployed(fake: FakePulumi) -> None:
+    applier_state(fake)
     result = fake.make("up")
     assert result.returncode != 0
     assert "was deployed by the docker-py applier" in result.stderr
@@ -147,11 +152,7 @@ def test_applier_takes_a_stack_the_cli_destroyed(fake: FakePulumi) -> None:
 
 
 def test_cli_down_refuses_a_stack_the_applier_deployed(fake: FakePulumi) -> None:
-    state = fake.state / "ci" / "state.json"
-    state.parent.mkdir(parents=True)
-    state.write_text(json.dumps({"version": 1, "resources": {"urn:x": {
-        "urn": "urn:x", "type": "docker:index/network:Network", "name": "lucia-ci-net",
-        "id": "abc", "state": {}}}}))
+    applier_state(fake)
     result = fake.make("down")
     assert result.returncode != 0
     assert "was deployed by the docker-py applier" in result.stderr

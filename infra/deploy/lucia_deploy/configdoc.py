@@ -4,12 +4,11 @@ when the committed file differs (`python -m lucia_deploy.configdoc --check`)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 import typing
 from typing import Any
 
 from lucia.settings import Settings, env_names
+from lucia_deploy import gendoc
 from lucia_deploy.images import REPO
 from lucia_stack.config import KEYS
 
@@ -81,19 +80,8 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        if not TARGET.exists() or TARGET.read_text() != text:
-            print(f"{TARGET.relative_to(REPO)} is stale; run make docs", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(REPO)}")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    return gendoc.main(TARGET, render, __doc__, argv)
 
 
 if __name__ == "__main__":

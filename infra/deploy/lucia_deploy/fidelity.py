@@ -8,10 +8,7 @@ stale (a test runs it)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-
-from lucia_deploy import provider
+from lucia_deploy import gendoc, provider
 from lucia_deploy.images import REPO
 from lucia_deploy.provider import COMMAND, CONTAINER, NETWORK, REMOTE_IMAGE, VOLUME, Change
 
@@ -208,18 +205,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if TARGET.read_text() != text:
-            print(f"{TARGET.relative_to(REPO)} is stale: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(REPO)}")
-    return 0
+    return gendoc.main(TARGET, render, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -209,3 +209,20 @@ def test_policy_pack_has_one_mandatory_policy_per_rule() -> None:
     assert {policy.enforcement_level for policy in built} == {EnforcementLevel.MANDATORY}
     assert [p.name for p in built if isinstance(p, StackValidationPolicy)] == [
         "cis-5-29-pids-limit"]
+
+
+def test_policy_pack_names_a_virtualenv_that_runs_it() -> None:
+    """pulumi-language-python gives a policy pack (kind "analyzer") no default virtualenv,
+    so PulumiPolicy.yaml must name one in which the pack imports."""
+    import subprocess
+    from pathlib import Path
+
+    import yaml
+
+    pack = Path(__file__).resolve().parents[2] / "infra" / "pulumi" / "policies"
+    runtime = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())["runtime"]
+    assert runtime["name"] == "python"
+    python = (pack / runtime["options"]["virtualenv"] / "bin" / "python").resolve()
+    result = subprocess.run([str(python), "-c", "import pulumi_policy, lucia_policies.pack"],
+                            cwd=pack, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr

@@ -214,6 +214,7 @@ def test_policy_pack_has_one_mandatory_policy_per_rule() -> None:
 def test_policy_pack_names_a_virtualenv_that_runs_it() -> None:
     """pulumi-language-python gives a policy pack (kind "analyzer") no default virtualenv,
     so PulumiPolicy.yaml must name one in which the pack imports."""
+    import os
     import subprocess
     from pathlib import Path
 
@@ -222,7 +223,8 @@ def test_policy_pack_names_a_virtualenv_that_runs_it() -> None:
     pack = Path(__file__).resolve().parents[2] / "infra" / "pulumi" / "policies"
     runtime = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())["runtime"]
     assert runtime["name"] == "python"
-    python = (pack / runtime["options"]["virtualenv"] / "bin" / "python").resolve()
+    # Not resolve(): the venv's python is a symlink, and only through it is the venv used.
+    python = Path(os.path.normpath(pack / runtime["options"]["virtualenv"] / "bin" / "python"))
     result = subprocess.run([str(python), "-c", "import pulumi_policy, lucia_policies.pack"],
                             cwd=pack, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

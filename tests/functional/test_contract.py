@@ -111,7 +111,8 @@ def test_st_run_with_the_project_config(deployed: Deployed, tmp_path: Path) -> N
     tests = sum(int(s.get("tests", 0)) for s in suites.iter("testsuite"))
     failures = sum(int(s.get("failures", 0)) + int(s.get("errors", 0))
                    for s in suites.iter("testsuite"))
-    assert (tests, failures) == (tests, 0)
+    assert tests > 0, "st run executed no test cases"
+    assert failures == 0, f"st run: {failures} of {tests} cases failed"
     print(f"\nst run: {summary.strip().splitlines()[-1]}")
 
 

@@ -3,6 +3,7 @@ images the stack runs, plus hadolint over every Dockerfile."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,26 +17,45 @@ import testinfra
 from tests.support.deployed import Deployed
 
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILES = sorted(p.relative_to(REPO) for p in REPO.glob("**/Dockerfile")
-                     if ".venv" not in p.parts and "build" not in p.parts)
+
+
+def dockerfiles() -> list[Path]:
+    """The repository's Dockerfiles (parts judged relative to the checkout, so a checkout
+    that sits under a folder named `build` still finds them), or the ones named in
+    LUCIA_GATE_DOCKERFILES (`:`-separated), to check an operator's own."""
+    given = os.environ.get("LUCIA_GATE_DOCKERFILES")
+    if given:
+        return [Path(p) for p in given.split(":") if p]
+    return sorted(p.relative_to(REPO) for p in REPO.glob("**/Dockerfile")
+                  if not {".venv", "build"} & set(p.relative_to(REPO).parts))
+
+
+DOCKERFILES = dockerfiles()
 SECRET_LIKE = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|ACCESS_KEY)=\S+", re.IGNORECASE)
 
 
 @pytest.fixture
-def image(engine: docker.DockerClient, deployed: Deployed, component: str) -> Any:
-    return engine.images.get(deployed.outputs[f"{component}_image"])
+def image(engine: docker.DockerClient, inspect: dict[str, Any]) -> Any:
+    """The image the running container was created from (by id), not the stack's idea."""
+    return engine.images.get(inspect["Image"])
 
 
 def test_cis_4_1_image_user_is_not_root(image: Any, component: str) -> None:
-    """4.1 Ensure that a user for the container has been created."""
+    """4.1 Ensure that a user for the container has been created (neither the user nor
+    the group is root or 0)."""
     user = image.attrs["Config"].get("User") or ""
-    assert user not in ("", "root", "0", "0:0"), f"{component} image: add a USER"
+    parts = user.split(":")
+    assert user, f"{component} image: no USER (runs as root); add a non-root USER"
+    assert not {"", "root", "0"} & set(parts), \
+        f"{component} image: USER {user} is root (user or group); add a non-root USER"
 
 
 def test_cis_4_6_healthcheck_in_image(image: Any, component: str) -> None:
-    """4.6 Ensure that HEALTHCHECK instructions have been added to container images."""
-    assert (image.attrs["Config"].get("Healthcheck") or {}).get("Test"), \
-        f"{component} image: add HEALTHCHECK"
+    """4.6 Ensure that HEALTHCHECK instructions have been added to container images
+    (HEALTHCHECK NONE turns it off, so it does not count)."""
+    test = (image.attrs["Config"].get("Healthcheck") or {}).get("Test") or []
+    assert test, f"{component} image: no HEALTHCHECK; add one"
+    assert test[0] != "NONE", f"{component} image: HEALTHCHECK NONE; add a real one"
 
 
 def test_cis_4_8_no_setuid_setgid_files(component: str, host: testinfra.host.Host) -> None:
@@ -73,8 +93,12 @@ def test_lucia_pinned_base_images(dockerfile: Path) -> None:
         assert not reference.endswith(":latest"), f"{dockerfile}: FROM {reference} is latest"
 
 
-def test_lucia_deployed_images_are_pinned(deployed: Deployed, component: str) -> None:
-    reference = deployed.outputs[f"{component}_image"]
+def test_lucia_deployed_images_are_pinned(inspect: dict[str, Any], component: str,
+                                         engine: docker.DockerClient) -> None:
+    """The running container's image carries a pinned tag (never latest)."""
+    tags = engine.images.get(inspect["Image"]).tags
+    assert tags, f"{component}: its image {inspect['Image'][:19]} has no tag"
+    reference = next((t for t in tags if not t.endswith(":latest")), tags[0])
     assert ":" in reference, f"{component}: {reference} has no tag"
     assert not reference.endswith(":latest"), f"{component}: {reference} is latest"
 
@@ -85,7 +109,8 @@ def test_lucia_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     binary = shutil.which("hadolint") or str(Path(__import__("sys").executable).with_name(
         "hadolint"))
     result = subprocess.run([binary, "--no-color", "--failure-threshold", "info",
-                             str(REPO / dockerfile)], capture_output=True, text=True)
+                             str(REPO / dockerfile)], capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0, f"{dockerfile}:\n{result.stdout}{result.stderr}"
     lines = (REPO / dockerfile).read_text().splitlines()
     for number, line in enumerate(lines):

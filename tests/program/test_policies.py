@@ -228,3 +228,16 @@ def test_policy_pack_names_a_virtualenv_that_runs_it() -> None:
     result = subprocess.run([str(python), "-c", "import pulumi_policy, lucia_policies.pack"],
                             cwd=pack, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("stack", "restart", "allowed"), [
+    ("ci", "always", False), ("ci", "unless-stopped", False), ("staging", "always", False),
+    ("homelab", "unless-stopped", True), ("homelab", "always", False),
+    ("dev", "unless-stopped", True),
+])
+def test_restart_exceptions_are_per_stack(recordings: dict[str, Recording], stack: str,
+                                          restart: str, allowed: bool) -> None:
+    """CIS 5.15: on-failure:5 everywhere, unless-stopped only where a stack documents it."""
+    redis = f"lucia-{stack}-redis"
+    found = evaluate(weakened(recordings[stack], redis, lambda i: i.update(restart=restart)))
+    assert [v.policy for v in found] == ([] if allowed else ["cis-5-15-restart-policy"])

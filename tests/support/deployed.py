@@ -14,6 +14,11 @@ from typing import Any
 from lucia_deploy.stacks import read_outputs, stack_secrets
 
 
+def base_stack(stack: str) -> str:
+    """The stack a derived one stands for: the proof's `ci-proof-2` is held to ci's rules."""
+    return stack.split("-", 1)[0]
+
+
 @dataclass
 class Deployed:
     stack: str

@@ -40,6 +40,10 @@ def run_layer(stack: str, layer: str, paths: list[str], extra: list[str]) -> Res
          "--self-contained-html", "-p", "no:cacheprovider", *extra],
         cwd=REPO, env={**os.environ, "LUCIA_STACK": stack}, check=False)
     result = Result(layer, exit_code=completed.returncode)
+    if junit.exists() and not any(ElementTree.parse(junit).getroot().iter("testcase")):
+        # An empty parametrization (no Dockerfiles found, no blocks parsed) is not a pass.
+        result.failed.append(f"{layer}: collected no tests")
+        return result
     if junit.exists():
         for case in ElementTree.parse(junit).getroot().iter("testcase"):
             name = f"{case.get('classname')}::{case.get('name')}"

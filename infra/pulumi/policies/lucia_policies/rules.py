@@ -106,13 +106,28 @@ def _tmpfs(inputs: Inputs) -> list[str]:
     return problems
 
 
+# CIS 5.15 wants on-failure with at most 5 retries. A stack that must come back after a
+# host reboot documents its exception here (and in docs/deployment.md); no other stack,
+# and no other policy (`always` restarts a container an operator stopped), is allowed.
+RESTART_EXCEPTIONS = {"dev": "unless-stopped", "homelab": "unless-stopped"}
+
+
+def restart_problems(stack: str, policy: str, retries: float) -> list[str]:
+    """What is wrong with a restart policy for this stack (shared with the gate)."""
+    if policy == "on-failure":
+        return [] if 0 < retries <= 5 else [f"on-failure with {retries:g} retries, not 1-5"]
+    if RESTART_EXCEPTIONS.get(stack) == policy:
+        return []
+    return [f"restart policy {policy!r} on stack {stack!r}; CIS 5.15 wants on-failure:5"
+            + (f" (this stack's documented exception is {RESTART_EXCEPTIONS[stack]!r})"
+               if stack in RESTART_EXCEPTIONS else "")]
+
+
 def _restart(inputs: Inputs) -> list[str]:
-    policy = inputs.get("restart") or "no"
-    if policy == "no":
-        return ["no restart policy"]
-    if policy == "on-failure" and not 0 < float(inputs.get("maxRetryCount") or 0) <= 5:
-        return ["on-failure without maxRetryCount between 1 and 5"]
-    return []
+    labels = {item.get("label"): item.get("value") for item in inputs.get("labels") or []}
+    return restart_problems(str(labels.get("io.lucia.stack", "")),
+                            str(inputs.get("restart") or "no"),
+                            float(inputs.get("maxRetryCount") or 0))
 
 
 def _devices(inputs: Inputs) -> list[str]:
@@ -214,7 +229,8 @@ RULES: tuple[Rule, ...] = (
          CONTAINER, _bound_interface, "publish ports with ip: 127.0.0.1"),
     Rule("5.15", "restart-policy",
          "Ensure that the 'on-failure' container restart policy is set to '5'", CONTAINER,
-         _restart, "restart: on-failure with maxRetryCount 5, or unless-stopped"),
+         _restart, "restart: on-failure with maxRetryCount 5 (unless-stopped only where "
+         "RESTART_EXCEPTIONS documents it)"),
     Rule("5.16", "no-host-pid", "Ensure that the host's process namespace is not shared",
          CONTAINER, _host_mode("pidMode"), "leave pidMode unset"),
     Rule("5.17", "no-host-ipc", "Ensure that the host's IPC namespace is not shared",

@@ -401,9 +401,14 @@ class Applier:
         ports = inputs.get("ports") or []
         caps = inputs.get("capabilities") or {}
         host_config = api.create_host_config(
-            mounts=[docker.types.Mount(target=m["target"], source=m.get("source"),
-                                       type=m["type"], read_only=bool(m.get("readOnly")))
-                    for m in inputs.get("mounts") or []],
+            mounts=[docker.types.Mount(
+                target=m["target"], source=m.get("source"), type=m["type"],
+                read_only=bool(m.get("readOnly")),
+                propagation=(m.get("bindOptions") or {}).get("propagation"))
+                for m in inputs.get("mounts") or []],
+            devices=[f"{d['hostPath']}:{d.get('containerPath') or d['hostPath']}:"
+                     f"{d.get('permissions') or 'rwm'}" for d in inputs.get("devices") or []]
+            or None,
             port_bindings={f"{int(p['internal'])}/{p['protocol']}":
                            (p["ip"], int(p["external"])) for p in ports},
             read_only=bool(inputs.get("readOnly")),
@@ -433,9 +438,10 @@ class Applier:
         )
         check = inputs.get("healthcheck")
         healthcheck = docker.types.Healthcheck(
-            test=check["tests"], interval=provider.parse_duration(check["interval"]),
-            timeout=provider.parse_duration(check["timeout"]), retries=int(check["retries"]),
-            start_period=provider.parse_duration(check["startPeriod"]),
+            test=check["tests"], interval=provider.parse_duration(check.get("interval", "0s")),
+            timeout=provider.parse_duration(check.get("timeout", "0s")),
+            retries=int(check.get("retries", 0)),
+            start_period=provider.parse_duration(check.get("startPeriod", "0s")),
         ) if check and check.get("tests") else None
         response = api.create_container(
             image=inputs["image"], name=name,

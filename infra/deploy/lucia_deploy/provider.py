@@ -205,6 +205,8 @@ _CONTAINER_PROPS = (
          "DiffSuppressFunc); CF:391-399", default="bridge",
          applier="create NetworkMode, then networksAdvanced as the provider does"),
     Prop("pidMode", "pid_mode", Change.REPLACE, "C:974-979", applier="create PidMode"),
+    Prop("devices", "devices", Change.REPLACE, "C (devices: host_path, container_path, "
+         "permissions; ForceNew)", applier="create Devices"),
     Prop("ipcMode", "ipc_mode", Change.REPLACE, "C:1111-1117", applier="create IpcMode"),
     Prop("usernsMode", "userns_mode", Change.REPLACE, "C:980-985",
          applier="create UsernsMode"),
@@ -283,7 +285,8 @@ def props(resource_type: str) -> dict[str, Prop]:
 
 # Fields of nested blocks the stand-in carries out; any other is refused, never dropped.
 NESTED_KNOWN: dict[tuple[str, str], set[str]] = {
-    (CONTAINER, "mounts"): {"target", "type", "source", "readOnly"},
+    (CONTAINER, "mounts"): {"target", "type", "source", "readOnly", "bindOptions"},
+    (CONTAINER, "devices"): {"hostPath", "containerPath", "permissions"},
     (CONTAINER, "networksAdvanced"): {"name", "aliases"},
     (CONTAINER, "ports"): {"internal", "external", "ip", "protocol"},
     (CONTAINER, "healthcheck"): {"tests", "interval", "timeout", "retries", "startPeriod",

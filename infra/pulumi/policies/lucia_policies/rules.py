@@ -140,9 +140,12 @@ def _propagation(inputs: Inputs) -> list[str]:
             if (m.get("bindOptions") or {}).get("propagation") in ("shared", "rshared")]
 
 
-def _seccomp_apparmor(inputs: Inputs) -> list[str]:
-    return [f"security option {opt}" for opt in inputs.get("securityOpts") or []
-            if opt.replace("=", ":") in ("seccomp:unconfined", "apparmor:unconfined")]
+def _unconfined(kind: str) -> Callable[[Inputs], list[str]]:
+    """A security option that turns `kind` (apparmor or seccomp) off."""
+    def check(inputs: Inputs) -> list[str]:
+        return [f"security option {opt}" for opt in inputs.get("securityOpts") or []
+                if opt.replace("=", ":") == f"{kind}:unconfined"]
+    return check
 
 
 def _no_new_privileges(inputs: Inputs) -> list[str]:
@@ -199,7 +202,7 @@ RULES: tuple[Rule, ...] = (
          CONTAINER, _non_root, "run as a non-root user (user: '1000:1000' or 'redis')"),
     Rule("5.2", "apparmor-not-unconfined",
          "Ensure that, if applicable, an AppArmor Profile is enabled", CONTAINER,
-         _seccomp_apparmor, "remove apparmor:unconfined / seccomp:unconfined"),
+         _unconfined("apparmor"), "remove apparmor:unconfined"),
     Rule("5.4", "capabilities-dropped",
          "Ensure that Linux kernel capabilities are restricted within containers",
          CONTAINER, _capabilities, "capabilities: {drops: [ALL]} and no adds"),
@@ -241,7 +244,7 @@ RULES: tuple[Rule, ...] = (
     Rule("5.20", "no-shared-propagation", "Ensure mount propagation mode is not set to shared",
          CONTAINER, _propagation, "use private propagation"),
     Rule("5.22", "seccomp-not-disabled", "Ensure the default seccomp profile is not Disabled",
-         CONTAINER, _seccomp_apparmor, "remove seccomp:unconfined"),
+         CONTAINER, _unconfined("seccomp"), "remove seccomp:unconfined"),
     Rule("5.26", "no-new-privileges",
          "Ensure that the container is restricted from acquiring additional privileges",
          CONTAINER, _no_new_privileges, "securityOpts: [no-new-privileges:true]"),

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge preview status outputs images policy verify test lint \
-        unit program fidelity gates proof load bench backup restore faults docs run clean
+        unit program fidelity gates live proof load bench backup restore faults docs run clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,8 +61,14 @@ program: bootstrap  ## the Pulumi program under mocks, and the policies, for eve
 # The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci \
-	  $(MAKE) --no-print-directory verify load faults STACK=ci
+	  $(MAKE) --no-print-directory verify load faults live STACK=ci
 	$(MAKE) --no-print-directory proof
+
+# The live profile proven on every change: staging (no simulators of its own) beside STACK,
+# its external LLM STACK's simulator, verified as a real home would be (dry-run turns).
+live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live profile, down
+	LUCIA_CHAT_MODEL='Endpoint=http://llm:8000/v1;AccessKey=sim-key;Model=sim-model;Provider=openai' \
+	  infra/with-stack.sh staging infra/live-verify.sh staging $(STACK)
 
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
 	$(PY) -m tests.load.run --stack $(STACK)

@@ -15,7 +15,7 @@ from aiohttp import web
 from lucia import keys
 from lucia.errors import LuciaError, TaskNotCancelable, TaskNotFound
 from lucia.http_errors import ApiError
-from lucia.validation import check_id, check_message, read_body
+from lucia.validation import check_id, check_message, parse_dry_run, read_body
 from lucia.views import agent_id_of
 
 PARSE_ERROR = -32700
@@ -111,7 +111,8 @@ async def _message_send(request: web.Request, agent_id: str, params: dict[str, A
         raise RpcError(INVALID_PARAMS, f"task {task_id!r} is {task['status']['state']} and "
                        "cannot take more messages; send without taskId to start a new task")
     outcome = await request.app[keys.CONVERSATION].turn(
-        text, context_id, agent_id=agent_id, message_id=message["messageId"])
+        text, context_id, agent_id=agent_id, message_id=message["messageId"],
+        dry_run=parse_dry_run(request.headers))
     return outcome.task
 
 
@@ -147,6 +148,7 @@ def _valid_id(value: Any) -> bool:
 
 async def handle(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
+    parse_dry_run(request.headers)  # a bad header is an HTTP 400, before any JSON-RPC
     raw = await read_body(request, request.app[keys.SETTINGS].max_body_bytes)
     try:
         envelope = json.loads(raw)

@@ -41,6 +41,15 @@ def text_message(role: str, text: str, context_id: str, task_id: str,
     }
 
 
+def dry_run_reply(response: str, actions: list[dict[str, Any]]) -> str:
+    """What a dry-run turn answers: the agent's reply, marked, and the calls it held back."""
+    calls = "; ".join(
+        f"{a['domain']}.{a['service']} on {', '.join(a['entityIds']) or 'nothing'}"
+        + (f" with {a['data']}" if a["data"] else "") for a in actions)
+    held = f" Would have called {calls}." if calls else " No service call was needed."
+    return f"[dry run: nothing was changed] {response}{held}"
+
+
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
     response: str
@@ -48,6 +57,8 @@ class TurnOutcome:
     timestamp: str
     agent: str
     task: dict[str, Any]
+    dry_run: bool = False
+    actions: tuple[dict[str, Any], ...] = ()
 
     @property
     def task_id(self) -> str:
@@ -61,10 +72,15 @@ class Conversation:
         self._context = context_messages
 
     async def turn(self, message: str, session_id: str | None, *,
-                   agent_id: str | None = None, message_id: str | None = None) -> TurnOutcome:
+                   agent_id: str | None = None, message_id: str | None = None,
+                   dry_run: bool = False) -> TurnOutcome:
         session_id = session_id or new_id()
         history = await self._store.load_history(session_id, self._context)
-        result = await self._orchestrator.run(Turn(message, session_id, history), only=agent_id)
+        turn = Turn(message, session_id, history, dry_run=dry_run)
+        result = await self._orchestrator.run(turn, only=agent_id)
+        if dry_run:
+            result.response = dry_run_reply(result.response, turn.actions)
+        marks: dict[str, Any] = {"dryRun": True} if dry_run else {}
         now = utc_now()
         task_id = new_id()
         task = {
@@ -82,19 +98,21 @@ class Conversation:
                 "parts": [{"kind": "text", "text": result.response}],
             }],
             "metadata": {"agent": result.agent, "agents": result.agents,
-                         "failedAgents": result.failed},
+                         "failedAgents": result.failed,
+                         **({"dryRun": True, "actions": turn.actions} if dry_run else {})},
         }
         await self._store.record_turn(
             session_id,
             [
-                {"role": "user", "content": message, "timestamp": now},
+                {"role": "user", "content": message, "timestamp": now, **marks},
                 {"role": "assistant", "content": result.response, "timestamp": now,
-                 "agent": result.agent},
+                 "agent": result.agent, **marks},
             ],
             now,
             task,
         )
-        return TurnOutcome(result.response, session_id, now, result.agent, task)
+        return TurnOutcome(result.response, session_id, now, result.agent, task, dry_run,
+                           tuple(turn.actions))
 
     async def cancel_task(self, task_id: str) -> dict[str, Any]:
         task = await self._store.get_task(task_id)

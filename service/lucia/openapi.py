@@ -50,6 +50,15 @@ def _agent_param(agent_ids: list[str]) -> dict[str, Any]:
             "schema": {"type": "string", "examples": agent_ids}}
 
 
+DRY_RUN_PARAMETER = {
+    "name": "X-Lucia-Dry-Run", "in": "header", "required": False,
+    "schema": {"type": "string", "enum": ["true", "false"]},
+    "description": "true: route, read Home Assistant state, match entities and call the LLM, "
+                   "but make no Home Assistant service call; the reply and the task's "
+                   "metadata say what would have been done. Any other value is a 400.",
+}
+
+
 def _schemas(max_chars: int) -> dict[str, Any]:
     text_part = {"type": "object", "required": ["kind", "text"],
                  "properties": {"kind": {"const": "text"}, "text": {"type": "string"}}}
@@ -145,6 +154,18 @@ def _schemas(max_chars: int) -> dict[str, Any]:
                 "response": {"type": "string"}, "sessionId": {"type": "string"},
                 "timestamp": {"type": "string", "format": "date-time"},
                 "agent": {"type": "string"}, "taskId": {"type": "string"},
+                "dryRun": {"const": True, "description": "Present on a dry run only."},
+                "actions": {"type": "array", "items": _ref("PlannedAction"),
+                            "description": "Dry run only: the Home Assistant service calls "
+                                           "the turn would have made."},
+            },
+        },
+        "PlannedAction": {
+            "type": "object", "required": ["domain", "service", "entityIds", "data"],
+            "properties": {
+                "domain": {"type": "string"}, "service": {"type": "string"},
+                "entityIds": {"type": "array", "items": {"type": "string"}},
+                "data": {"type": "object"},
             },
         },
         "HistoryEntry": {
@@ -153,6 +174,7 @@ def _schemas(max_chars: int) -> dict[str, Any]:
                 "role": {"enum": ["user", "assistant"]}, "content": {"type": "string"},
                 "timestamp": {"type": "string", "format": "date-time"},
                 "agent": {"type": "string"},
+                "dryRun": {"const": True, "description": "Stored by a dry-run turn."},
             },
         },
         "Session": {
@@ -268,6 +290,7 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
         }},
         "/api/chat": {"post": {
             "operationId": "chat", "summary": "Send a message; get the routed agent's reply.",
+            "parameters": [DRY_RUN_PARAMETER],
             "requestBody": {"required": True,
                             "content": {JSON: {"schema": _ref("ChatRequest")}}},
             "responses": {"200": chat_ok,
@@ -290,12 +313,12 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
         }},
         "/a2a/{agentId}": {"post": {
             "operationId": "a2aJsonRpc", "summary": "A2A JSON-RPC 2.0 endpoint.",
-            "parameters": [agent],
+            "parameters": [agent, DRY_RUN_PARAMETER],
             "requestBody": {"required": True,
                             "content": {JSON: {"schema": _ref("JsonRpcRequest")}}},
             "responses": {"200": _json(_ref("JsonRpcResponse"),
                                        "A JSON-RPC result or error."),
-                          **_errors(401, 404, 413, 415)},
+                          **_errors(400, 401, 404, 413, 415)},
         }},
         "/.well-known/agent-card.json": {"get": {
             "operationId": "wellKnownAgentCard", "summary": "The orchestrator's card.",

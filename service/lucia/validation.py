@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -77,3 +78,18 @@ def parse_chat_request(body: Any, max_chars: int) -> tuple[str, str | None]:
             raise ApiError(400, "invalid_session_id", "sessionId must be a string")
         check_id(session_id, "sessionId", "invalid_session_id")
     return message, session_id
+
+
+DRY_RUN_HEADER = "X-Lucia-Dry-Run"
+
+
+def parse_dry_run(headers: Mapping[str, str]) -> bool:
+    """`X-Lucia-Dry-Run: true` asks for a turn without side effects; absent or `false` is a
+    normal turn; anything else is refused (never silently treated as a real turn)."""
+    value = headers.get(DRY_RUN_HEADER)
+    if value is None:
+        return False
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ApiError(400, "invalid_request",
+                   f"{DRY_RUN_HEADER} must be true or false, not {value[:40]!r}")

@@ -9,7 +9,7 @@ from lucia.conversation import utc_now
 from lucia.errors import AgentNotFound
 from lucia.metrics import CONTENT_TYPE
 from lucia.openapi import build_openapi
-from lucia.validation import check_id, parse_chat_request, read_json
+from lucia.validation import check_id, parse_chat_request, parse_dry_run, read_json
 
 
 def base_url(request: web.Request) -> str:
@@ -58,14 +58,18 @@ async def chat(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     body = await read_json(request, settings.max_body_bytes)
     message, session_id = parse_chat_request(body, settings.max_message_chars)
-    outcome = await request.app[keys.CONVERSATION].turn(message, session_id)
-    return web.json_response({
+    dry_run = parse_dry_run(request.headers)
+    outcome = await request.app[keys.CONVERSATION].turn(message, session_id, dry_run=dry_run)
+    reply = {
         "response": outcome.response,
         "sessionId": outcome.session_id,
         "timestamp": outcome.timestamp,
         "agent": outcome.agent,
         "taskId": outcome.task_id,
-    })
+    }
+    if dry_run:
+        reply |= {"dryRun": True, "actions": list(outcome.actions)}
+    return web.json_response(reply)
 
 
 async def get_session(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""Behaviour and contract gates against a deployed stack with its simulators."""
+"""Behaviour and contract gates against a deployed stack, in its profile (full where the
+simulators run, live elsewhere: tests/support/profile.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ from typing import Any
 
 import pytest
 
+from tests.support import profile
 from tests.support.deployed import Deployed
 
 
 @pytest.fixture(scope="session")
-def deployed(deployed: Deployed) -> Deployed:
-    """The shared stack, which here must run its simulators."""
-    found = deployed
-    if "sim_ha_url" not in found.outputs:
-        pytest.fail(f"stack {found.stack} runs without published simulators; the behaviour "
-                    "gates need lucia:simulators: true and lucia:simulatorPortBase",
-                    pytrace=False)
-    return found
+def simulators(deployed: Deployed) -> Deployed:
+    """The stack, when it runs the full profile (its simulators published); otherwise the
+    test is skipped with the reason, never errored."""
+    chosen, why = profile.choose(deployed.outputs)
+    if chosen != profile.FULL:
+        pytest.skip(f"needs the simulators; stack {deployed.stack} runs the {chosen} "
+                    f"profile ({why})")
+    return deployed
 
 
 class Simulator:

@@ -13,6 +13,9 @@ import pytest
 from tests.functional.conftest import Simulator
 from tests.support.deployed import Deployed
 
+# Full profile only: these drive real side effects against the simulators.
+pytestmark = pytest.mark.usefixtures("simulators")
+
 
 def chat(deployed: Deployed, message: str, session_id: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"message": message}

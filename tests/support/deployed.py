@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lucia_deploy.stacks import read_outputs, stack_secrets
+from tests.support import profile
 
 
 def base_stack(stack: str) -> str:
@@ -43,6 +44,26 @@ class Deployed:
 
     def auth(self) -> dict[str, str]:
         return {"X-Api-Key": self.api_key} if self.api_key else {}
+
+    @property
+    def profile(self) -> str:
+        return profile.choose(self.outputs)[0]
+
+    @property
+    def live(self) -> bool:
+        return self.profile == profile.LIVE
+
+    def turn_headers(self) -> dict[str, str]:
+        """Headers for a chat or A2A turn: the API key, and the dry run when live."""
+        return {**self.auth(), **(profile.DRY_RUN if self.live else {})}
+
+    def forget(self, session_ids: set[str]) -> int:
+        """Delete sessions a gate created; how many were there to delete."""
+        deleted = 0
+        for session_id in sorted(session_ids):
+            status, _ = self.call("DELETE", f"/api/sessions/{session_id}")
+            deleted += status == 204
+        return deleted
 
     def call(self, method: str, path: str, body: Any = None, *, auth: bool = True,
              headers: dict[str, str] | None = None, raw: bytes | None = None,

@@ -11,14 +11,25 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
+from lucia_deploy import profiles, stacks
 from lucia_deploy.images import REPO
 
-LAYERS = (
-    ("hardening", ["tests/infra"]),
-    ("behaviour", ["tests/functional/test_behaviour.py"]),
-    ("docs", ["tests/functional/test_docs_commands.py"]),
-    ("contract", ["tests/functional/test_contract.py"]),
-)
+# The layers of each profile (lucia_deploy/profiles.py): full drives the simulators, live
+# is safe against a real home (dry-run turns, its sessions deleted).
+LAYERS = {
+    profiles.FULL: (
+        ("hardening", ["tests/infra"]),
+        ("behaviour", ["tests/functional/test_behaviour.py"]),
+        ("docs", ["tests/functional/test_docs_commands.py"]),
+        ("contract", ["tests/functional/test_contract.py"]),
+    ),
+    profiles.LIVE: (
+        ("hardening", ["tests/infra"]),
+        ("behaviour", ["tests/functional/test_live.py"]),
+        ("docs", ["tests/functional/test_docs_commands.py"]),
+        ("contract", ["tests/functional/test_contract.py"]),
+    ),
+}
 
 
 @dataclass
@@ -62,9 +73,15 @@ def main() -> int:
     parser.add_argument("--stack", default=os.environ.get("STACK", "dev"))
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
+    try:
+        profile, why = profiles.choose(stacks.read_outputs(args.stack))
+    except (stacks.StackError, ValueError) as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
+    print(f"verify {args.stack}: the {profile} profile, because {why}", flush=True)
     results = [run_layer(args.stack, layer, paths, args.pytest_args)
-               for layer, paths in LAYERS]
-    print(f"\nverify {args.stack}: reports in reports/{args.stack}/")
+               for layer, paths in LAYERS[profile]]
+    print(f"\nverify {args.stack} ({profile} profile): reports in reports/{args.stack}/")
     print(f"{'layer':12} {'passed':>7} {'failed':>7} {'skipped':>8}")
     for result in results:
         print(f"{result.layer:12} {result.passed:7} {len(result.failed):7} "

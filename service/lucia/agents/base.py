@@ -32,6 +32,10 @@ class Turn:
     message: str
     session_id: str
     history: list[dict[str, Any]] = field(default_factory=list)
+    # A dry run does everything but the side effect: the Home Assistant service calls an
+    # agent would make are collected in `actions` instead of made.
+    dry_run: bool = False
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
     def chat_messages(self) -> list[dict[str, str]]:
         """History as chat-completion messages, oldest first, then this message."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lucia.agents.base import Skill
+from lucia.agents.base import Skill, Turn
 from lucia.agents.device import DeviceAgent
 from lucia.matching import Entity
 
@@ -47,7 +47,8 @@ class ClimateAgent(DeviceAgent):
               ("temperature", "thermostat", "climate"), ("What's the temperature inside?",)),
     )
 
-    async def act(self, message: str) -> str:
+    async def act(self, turn: Turn) -> str:
+        message = turn.message
         thermostats = await self.entities()
         if not thermostats:
             return "Home Assistant has no thermostats I can see."
@@ -59,13 +60,11 @@ class ClimateAgent(DeviceAgent):
             value = float(temperature.group(1))
             if not 5 <= value <= 35:
                 return f"{value:g}° is outside the range I'll set (5° to 35°)."
-            await self._ha.call_service("climate", "set_temperature",
-                                        {"entity_id": ids, "temperature": value})
+            await self.call(turn, "set_temperature", {"entity_id": ids, "temperature": value})
             return f"Set {names} to {value:g}°."
         for mode, pattern in _MODES.items():
             asked = bool(pattern.search(message) and _SET.search(message))
             if asked or (mode == "off" and _TURN_OFF.search(message)):
-                await self._ha.call_service("climate", "set_hvac_mode",
-                                            {"entity_id": ids, "hvac_mode": mode})
+                await self.call(turn, "set_hvac_mode", {"entity_id": ids, "hvac_mode": mode})
                 return f"Switched {names} to {mode.replace('_', '/')} mode."
         return "; ".join(describe(entity) for entity in targets) + "."

@@ -3,6 +3,8 @@ domain, and answering plainly (never a 5xx) when Home Assistant is missing or do
 
 from __future__ import annotations
 
+from typing import Any
+
 from lucia.agents.base import Turn
 from lucia.errors import HomeAssistantNotConfigured, HomeAssistantUnavailable
 from lucia.homeassistant import HomeAssistant
@@ -19,7 +21,7 @@ class DeviceAgent:
 
     async def handle(self, turn: Turn) -> str:
         try:
-            return await self.act(turn.message)
+            return await self.act(turn)
         except HomeAssistantNotConfigured:
             return f"Home Assistant isn't configured, so I can't control {self.things} yet."
         except HomeAssistantUnavailable:
@@ -31,5 +33,16 @@ class DeviceAgent:
         return [Entity.from_state(state) for state in await self._ha.states()
                 if state.get("entity_id", "").startswith(prefix)]
 
-    async def act(self, message: str) -> str:
+    async def call(self, turn: Turn, service: str, data: dict[str, Any]) -> None:
+        """Call a Home Assistant service of this agent's domain, or, in a dry run, record
+        the call it would have made (reading state and matching still happen)."""
+        if turn.dry_run:
+            ids = data.get("entity_id") or []
+            turn.actions.append({"domain": self.domain, "service": service,
+                                 "entityIds": [ids] if isinstance(ids, str) else list(ids),
+                                 "data": {k: v for k, v in data.items() if k != "entity_id"}})
+            return
+        await self._ha.call_service(self.domain, service, data)
+
+    async def act(self, turn: Turn) -> str:
         raise NotImplementedError

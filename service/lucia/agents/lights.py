@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lucia.agents.base import Skill
+from lucia.agents.base import Skill, Turn
 from lucia.agents.device import DeviceAgent
 from lucia.matching import Entity
 
@@ -44,7 +44,8 @@ class LightAgent(DeviceAgent):
               ("light", "lights", "lamp"), ("Is the bedroom light on?",)),
     )
 
-    async def act(self, message: str) -> str:
+    async def act(self, turn: Turn) -> str:
+        message = turn.message
         lights = await self.entities()
         if not lights:
             return "Home Assistant has no lights I can see."
@@ -54,13 +55,12 @@ class LightAgent(DeviceAgent):
         ids = [entity.entity_id for entity in targets]
         if brightness := _BRIGHTNESS.search(message):
             percent = max(0, min(100, int(brightness.group(1))))
-            await self._ha.call_service("light", "turn_on",
-                                        {"entity_id": ids, "brightness_pct": percent})
+            await self.call(turn, "turn_on", {"entity_id": ids, "brightness_pct": percent})
             return f"Set {_names(targets)} to {percent}% brightness."
         if _OFF.search(message):
-            await self._ha.call_service("light", "turn_off", {"entity_id": ids})
+            await self.call(turn, "turn_off", {"entity_id": ids})
             return f"Turned off {_names(targets)}."
         if _ON.search(message) and not _QUESTION.match(message.strip()):
-            await self._ha.call_service("light", "turn_on", {"entity_id": ids})
+            await self.call(turn, "turn_on", {"entity_id": ids})
             return f"Turned on {_names(targets)}."
         return "; ".join(describe(entity) for entity in targets) + "."

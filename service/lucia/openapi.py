@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lucia.validation import ID_PATTERN
+from lucia.validation import ID_PATTERN, MESSAGE_PATTERN
 
 JSON = "application/json"
 
@@ -142,7 +142,8 @@ def _schemas(max_chars: int) -> dict[str, Any]:
             "type": "object", "required": ["message"], "additionalProperties": False,
             "properties": {
                 "message": {"type": "string", "minLength": 1, "maxLength": max_chars,
-                            "pattern": r"\S", "description": "The user's message."},
+                            "pattern": MESSAGE_PATTERN,
+                            "description": "The user's message."},
                 "sessionId": {"type": "string", "pattern": ID_PATTERN, "maxLength": 128,
                               "description": "Continue this session; omitted starts one."},
             },

@@ -51,10 +51,22 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
 
 
+# A message must hold a character that is whitespace by neither Python's rule (str.isspace,
+# which also counts the separators U+001C-U+001F and U+0085) nor ECMAScript's (the
+# contract's regex dialect, which also counts U+FEFF). The contract's pattern lists the
+# same characters, so the two can never disagree about an "empty" message.
+BLANK = frozenset("\u001c\u001d\u001e\u001f\u0085\ufeff")
+MESSAGE_PATTERN = r"[^\s\u001c-\u001f\u0085\ufeff]"
+
+
+def is_blank(value: str) -> bool:
+    return all(ch.isspace() or ch in BLANK for ch in value)
+
+
 def check_message(value: Any, max_chars: int) -> str:
     if not isinstance(value, str):
         raise ApiError(400, "invalid_request", "message must be a string")
-    if not value.strip():
+    if is_blank(value):
         raise ApiError(400, "empty_message", "message must not be empty")
     if len(value) > max_chars:
         raise ApiError(400, "message_too_long",

@@ -92,3 +92,18 @@ async def test_request_id_is_honoured_or_generated(client: TestClient) -> None:
     generated = await client.get("/alive")
     assert given.headers["X-Request-Id"] == "trace-123"
     assert len(generated.headers["X-Request-Id"]) == 32
+
+
+@pytest.mark.parametrize("blank", ["\x1c", " \x85 ", "\ufeff", "\u00a0\u2028", "\t\n"])
+async def test_chat_rejects_a_message_of_separators_and_the_contract_agrees(
+        client: TestClient, blank: str) -> None:
+    """Blank by Python's rule or ECMAScript's: 400, and the contract's pattern rejects it
+    too (found by the live contract run: U+001C matched `\\S` but the service said empty)."""
+    import re
+
+    from lucia.validation import MESSAGE_PATTERN
+
+    response = await client.post("/api/chat", json={"message": blank})
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "empty_message"
+    assert re.search(MESSAGE_PATTERN, blank) is None

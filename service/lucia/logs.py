@@ -8,6 +8,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
@@ -30,6 +32,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class ClientGarbageFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a NUL in a header, a bad request line) as
+    ERROR "Error handling request", though it answers the client 400 and nothing on the
+    server failed. Such a line is the client's mistake: log it as WARNING, so ERROR keeps
+    meaning a fault of ours (the gates require a log with no unexplained ERROR)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"malformed HTTP request, answered {error.code}: {record.msg}"
+        return True
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
@@ -39,3 +55,6 @@ def configure_logging(level: str) -> None:
     # The SDKs log request URLs and retries at INFO; keep them at WARNING.
     for noisy in ("httpx", "openai", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientGarbageFilter) for f in server.filters):
+        server.addFilter(ClientGarbageFilter())

@@ -263,13 +263,15 @@ def test_zy_service_logs_hold_only_the_deliberate_errors(deployed: Deployed,
         errors="replace").splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(records) > 100, "the service logged almost nothing; is this its log?"
-    errors = [(r.get("logger", ""), r.get("message", "")) for r in records
-              if r.get("level") in ("ERROR", "CRITICAL")]
-    unexplained = [e for e in errors if e not in DELIBERATE_ERRORS]
+    error_records = [r for r in records if r.get("level") in ("ERROR", "CRITICAL")]
+    errors = [(r.get("logger", ""), r.get("message", "")) for r in error_records]
+    unexplained = [r for r, e in zip(error_records, errors, strict=True)
+                   if e not in DELIBERATE_ERRORS]
     plain = [line for line in lines if line.strip() and not line.startswith("{")]
     print(f"\nservice log: {len(records)} JSON lines, {len(errors)} ERROR "
           f"({len(errors) - len(unexplained)} deliberate), {len(plain)} non-JSON lines")
-    assert unexplained == [], f"ERROR lines no fault test explains: {unexplained[:5]}"
+    assert unexplained == [], "ERROR lines no fault test explains:\n" + "\n".join(
+        json.dumps(r, indent=1)[:3000] for r in unexplained[:3])
     assert not [line for line in plain if "Traceback" in line or "ERROR" in line], plain[:5]
 
 

@@ -77,3 +77,29 @@ def test_sigterm_drains_in_flight_request_and_logs_are_json(
     assert request_line["status"] == 200
     for secret in (*SECRETS.values(), "sk-do-not-log"):
         assert secret not in output
+
+
+def test_a_clients_malformed_http_is_a_warning_not_an_error() -> None:
+    """aiohttp logs an unparseable request (here a NUL in a header, as schemathesis's
+    probe sends) at ERROR though it answers 400; lucia logs it as a WARNING."""
+    import logging
+    import sys
+
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    from lucia.logs import ClientGarbageFilter
+
+    try:
+        raise BadHttpMessage("Invalid header value char")
+    except BadHttpMessage:
+        record = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0,
+                                   "Error handling request from %s", ("172.18.0.1",),
+                                   sys.exc_info())
+    assert ClientGarbageFilter().filter(record)
+    assert (record.levelno, record.levelname) == (logging.WARNING, "WARNING")
+    assert record.getMessage() == ("malformed HTTP request, answered 400: Error handling "
+                                   "request from 172.18.0.1")
+    server_fault = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0, "boom", None,
+                                     (RuntimeError, RuntimeError("x"), None))
+    ClientGarbageFilter().filter(server_fault)
+    assert server_fault.levelname == "ERROR"

@@ -47,6 +47,7 @@ policy: bootstrap  ## check STACK's resources against the hardening policies
 	$(DEPLOY) policy --stack $(STACK)
 
 verify: bootstrap  ## run the gates against STACK (must be up); reports in reports/STACK/
+	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m lucia_deploy.verify --stack $(STACK)
 
 lint: bootstrap  ## ruff over the code and the tests
@@ -71,12 +72,14 @@ live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live prof
 	  infra/with-stack.sh staging infra/live-verify.sh staging $(STACK)
 
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
+	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m tests.load.run --stack $(STACK)
 
 bench: bootstrap  ## measure STACK beside bare references; writes docs/performance.md
 	$(PY) -m tests.load.bench --stack $(STACK)
 
 faults: bootstrap  ## DESTRUCTIVE fault and backup/restore gates against STACK (ci)
+	@$(DEPLOY) check-up --stack $(STACK)
 	LUCIA_STACK=$(STACK) $(PY) -m pytest -s tests/faults
 
 # The deploy tool against the real engine (its own `fidelity` stack) and the CLI path with

@@ -43,3 +43,11 @@ def test_pulumi_fidelity_has_no_row_that_differs() -> None:
             if line.startswith("| `")]
     assert len(rows) >= 40
     assert not [row for row in rows if "differs" in row.lower()]
+
+
+def test_deployment_guide_lists_every_exit_code() -> None:
+    from lucia_deploy.preflight import Exit
+
+    text = (REPO / "docs" / "deployment.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", text, re.MULTILINE))
+    assert sorted(int(code) for code in rows) == sorted(int(code) for code in Exit)

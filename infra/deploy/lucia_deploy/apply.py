@@ -45,6 +45,10 @@ class ApplyError(RuntimeError):
     pass
 
 
+class Unhealthy(ApplyError):
+    """A container stopped or did not become healthy in time (its last log lines say why)."""
+
+
 @dataclass
 class Step:
     action: str            # create | update | replace | delete | unchanged | import
@@ -511,8 +515,8 @@ class Applier:
             health = (state.get("Health") or {}).get("Status", "none")
             if state["Status"] != "running":
                 logs = container.logs(tail=30).decode(errors="replace")
-                raise ApplyError(f"{name} is {state['Status']} (exit {state.get('ExitCode')})"
-                                 f"; last log lines:\n{logs}")
+                raise Unhealthy(f"{name} is {state['Status']} (exit {state.get('ExitCode')})"
+                                f"; last log lines:\n{logs}")
             if health in ("healthy", "none"):
                 if health != last:
                     say(f"{name}: {health} after {time.monotonic() - started:.1f} s")
@@ -522,8 +526,8 @@ class Applier:
                 last = health
             if time.monotonic() - started > timeout:
                 logs = container.logs(tail=30).decode(errors="replace")
-                raise ApplyError(f"{name} not healthy after {timeout:.0f} s ({health}); "
-                                 f"last log lines:\n{logs}")
+                raise Unhealthy(f"{name} not healthy after {timeout:.0f} s ({health}); "
+                                f"last log lines:\n{logs}")
             time.sleep(0.5)
 
 

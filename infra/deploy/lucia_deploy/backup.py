@@ -28,6 +28,10 @@ from lucia_deploy.progress import say
 BACKUPS = REPO / "backups"
 
 
+class MissingBackup(RuntimeError):
+    """The snapshot to restore does not exist."""
+
+
 class BackupError(RuntimeError):
     pass
 
@@ -106,7 +110,7 @@ def restore(client: docker.DockerClient, stack: str, source: Path,
     """`outputs` are the stack's outputs as the program records them (the volume and the
     image it would use), so the names come from the program, not from a guess."""
     if not source.is_file():
-        raise BackupError(f"{source} does not exist")
+        raise MissingBackup(f"{source} does not exist")
     if apply.stack_containers(client, stacks.PROJECT, stack):
         raise BackupError(f"stack {stack} is running; `make down STACK={stack}` first "
                           "(the volume is kept)")

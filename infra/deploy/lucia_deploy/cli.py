@@ -24,7 +24,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from lucia_deploy import apply, backup, images, stacks
+from lucia_deploy import apply, backup, images, preflight, provider, stacks
+from lucia_deploy.preflight import DeployError, Exit
 from lucia_deploy.progress import say, step
 from lucia_deploy.provider import UnknownProperty
 from lucia_deploy.recorder import Recording, fake_image_id, record
@@ -34,13 +35,7 @@ SOURCE_LABEL = "io.lucia.source-hash"
 
 
 def docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise SystemExit(f"lucia-deploy: the Docker engine is not reachable ({exc}); run "
-                         "`make bootstrap` (as root it installs and starts dockerd)") from None
-    return client
+    return preflight.engine()
 
 
 def _source(path: Path) -> bool:
@@ -113,7 +108,7 @@ def record_stack(stack: str, *, preview: bool = False, client: docker.DockerClie
                            image_ids=_engine_image_ids(client, missing_images_ok) if client
                            else fake_image_id)
     except ConfigError as exc:
-        raise SystemExit(f"lucia-deploy: {stacks.stack_file(stack).name}: {exc}") from None
+        raise DeployError(f"{stacks.stack_file(stack).name}: {exc}", Exit.CONFIG) from None
     return recording, config
 
 
@@ -139,7 +134,16 @@ def policy_violations(recording: Recording) -> list[str]:
                                       for r in recording.custom])]
 
 
+def _settings_first(stack: str) -> None:
+    """Every bad setting of the stack file at once, before the program runs."""
+    problems = preflight.settings_problems(stack)
+    if problems:
+        raise DeployError(f"stack {stack}: {len(problems)} problem(s):\n" + "\n".join(
+            f"  - {p.message}" for p in problems), Exit.CONFIG)
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
+    _settings_first(args.stack)
     recording, _ = record_stack(args.stack)
     violations = policy_violations(recording)
     for violation in violations:
@@ -151,8 +155,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
 def _check_policies(recording: Recording) -> None:
     violations = policy_violations(recording)
     if violations:
-        print("\n".join(violations), file=sys.stderr)
-        raise SystemExit(f"lucia-deploy: {len(violations)} policy violation(s); not deploying")
+        raise DeployError("\n".join(violations) + f"\n{len(violations)} policy violation(s); "
+                          "not deploying", Exit.POLICY)
     say(f"policies: {len(recording.custom)} resources, 0 violations")
 
 
@@ -217,7 +221,7 @@ def use_cli(args: argparse.Namespace) -> bool:
 def _refuse_applier_state(stack: str) -> None:
     state_path = stacks.applier_state_path(stack)
     if state_path.exists() and not StackState.load(state_path).empty:
-        raise stacks.StackError(
+        raise stacks.PathConflict(
             f"stack {stack} was deployed by the docker-py applier ({state_path}); take it "
             f"down with `lucia-deploy down --no-cli --stack {stack}` (the Redis volume is "
             "kept), then run `make up` again so Pulumi creates it")
@@ -226,7 +230,7 @@ def _refuse_applier_state(stack: str) -> None:
 def _applier(client: docker.DockerClient, stack: str, persist: bool = True) -> apply.Applier:
     held = stacks.cli_stack_resources(stack)
     if held:
-        raise stacks.StackError(
+        raise stacks.PathConflict(
             f"stack {stack} has Pulumi CLI state ({held} resources in "
             f"{stacks.cli_backend()}); the docker-py applier would fight it over the same "
             f"containers. Use the CLI (`make up` with pulumi on PATH), or "
@@ -238,6 +242,7 @@ def _applier(client: docker.DockerClient, stack: str, persist: bool = True) -> a
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """The plan `up` would apply, changing nothing (like `pulumi preview`)."""
+    _settings_first(args.stack)
     client = docker_client()
     recording, _ = record_stack(args.stack, client=client, missing_images_ok=True)
     plan = _applier(client, args.stack, persist=False).plan(recording)
@@ -246,9 +251,24 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leftovers(stack: str) -> str:
+    """What a failed `up` left on the engine (the state says), and what to do about it."""
+    state = StackState.load(stacks.applier_state_path(stack))
+    left = [f"{e.type.split(':')[-1].lower()} {e.name}" + (" (tainted)" if e.tainted else "")
+            for e in state.resources.values()
+            if e.type in (provider.CONTAINER, provider.NETWORK, provider.VOLUME)]
+    if not left:
+        return "\nnothing was left on the engine."
+    return ("\nleft on the engine (kept in .state/" + stack + "/state.json):\n"
+            + "\n".join(f"  - {item}" for item in left)
+            + f"\nremove them with `make down STACK={stack}`, or fix the cause and run "
+            f"`make up STACK={stack}` again: it continues from what exists.")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    client = docker_client()
+    with step(f"preflight for stack {args.stack}"):
+        client = preflight.check(args.stack)
     with step(f"previewing stack {args.stack} from the Pulumi program"):
         preview, config = record_stack(args.stack, preview=True)
     _check_policies(preview)
@@ -263,7 +283,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             applier = _applier(client, args.stack)
             plan = applier.plan(recording)
             plan.print()
-            applier.apply(plan)
+            try:
+                applier.apply(plan)
+            except apply.Unhealthy as exc:
+                raise DeployError(f"{exc}{_leftovers(args.stack)}", Exit.UNHEALTHY) from exc
+            except (apply.ApplyError, docker.errors.DockerException) as exc:
+                raise DeployError(f"{exc}{_leftovers(args.stack)}", Exit.FAILED) from exc
         outputs = recording.outputs
     path = stacks.write_outputs(args.stack, outputs)
     elapsed = time.monotonic() - started
@@ -348,13 +373,52 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     if not args.file:
-        raise SystemExit("lucia-deploy: restore needs --file (make restore FILE=...)")
+        raise DeployError("restore needs --file (make restore FILE=...)", Exit.BACKUP_FILE)
+    if not Path(args.file).is_file():
+        raise backup.MissingBackup(f"{args.file} does not exist")
     client = docker_client()
     recording, config = record_stack(args.stack)
     # The stack is down, so its Redis image may be gone after a prune: build or pull it.
     ensure_images(client, recording.outputs, config)
     backup.restore(client, args.stack, Path(args.file), recording.outputs)
     return 0
+
+
+def cmd_check_up(args: argparse.Namespace) -> int:
+    """One line and exit 8 when the stack is not up (for `make verify`, `load`, `faults`)."""
+    outputs = stacks.read_outputs(args.stack)  # NotUp when it never came up
+    client = docker_client()
+    name = outputs.get("service_container", "")
+    try:
+        running = client.containers.get(name).status == "running"
+    except docker.errors.NotFound:
+        running = False
+    if not running:
+        raise stacks.NotUp(f"stack {args.stack} is not up ({name} is not running); run "
+                           f"`make up STACK={args.stack}` first")
+    return 0
+
+
+# Each known failure: its exit code (docs/deployment.md lists them).
+EXIT_CODES: tuple[tuple[type[BaseException], Exit], ...] = (
+    (stacks.NotUp, Exit.NOT_UP),
+    (stacks.MissingSecrets, Exit.SECRETS),
+    (stacks.PathConflict, Exit.STATE),
+    (stacks.StackError, Exit.CONFIG),
+    (StateError, Exit.STATE),
+    (apply.Unhealthy, Exit.UNHEALTHY),
+    (images.ImageError, Exit.IMAGE),
+    (backup.MissingBackup, Exit.BACKUP_FILE),
+    (apply.ApplyError, Exit.FAILED),
+    (backup.BackupError, Exit.FAILED),
+    (UnknownProperty, Exit.FAILED),
+)
+
+
+def exit_code(error: BaseException) -> Exit | None:
+    if isinstance(error, DeployError):
+        return error.code
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,9 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         ("policy", cmd_policy, "check the stack's resources against the hardening policies"),
         ("backup", cmd_backup, "write a consistent snapshot of the stack's Redis to a file"),
         ("restore", cmd_restore, "load a snapshot into a stopped stack's Redis volume"),
+        ("check-up", cmd_check_up, "exit 8 with one line when the stack is not up"),
     ):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--stack", default=os.environ.get("STACK", "dev"))
+        command.add_argument("--debug", action="store_true",
+                             help="show the traceback of a failure")
         command.set_defaults(handler=handler)
         if name == "down":
             command.add_argument("--purge", action="store_true",
@@ -387,15 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (stacks.StackError, apply.ApplyError, images.ImageError, backup.BackupError,
-            StateError, UnknownProperty) as exc:
+    except Exception as exc:  # turned into one line and an exit code; --debug re-raises
+        code = exit_code(exc)
+        if code is None and isinstance(exc, docker.errors.DockerException):
+            # The engine refused a step (a port taken, a network in use): say which; the
+            # state says what exists, so `down` or the next `up` can follow.
+            code, exc = Exit.FAILED, RuntimeError(f"the Docker engine refused: {exc}")
+        if args.debug or code is None:
+            raise
         print(f"lucia-deploy: {exc}", file=sys.stderr)
-        return 1
-    except docker.errors.DockerException as exc:
-        # The engine refused a step (a port taken, a network in use): say which, no
-        # traceback; the state says what exists, so `down` or the next `up` can follow.
-        print(f"lucia-deploy: the Docker engine refused: {exc}", file=sys.stderr)
-        return 1
+        return int(code)
 
 
 if __name__ == "__main__":

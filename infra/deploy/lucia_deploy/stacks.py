@@ -35,7 +35,19 @@ FROM_ENVIRONMENT = {
 
 
 class StackError(RuntimeError):
-    pass
+    """A stack file or its local state is not usable (exit code 2 unless a subclass says)."""
+
+
+class NotUp(StackError):
+    """The stack has no outputs: it is not up."""
+
+
+class MissingSecrets(StackError):
+    """A secret the stack file holds encrypted is nowhere the offline path can read."""
+
+
+class PathConflict(StackError):
+    """The stack is held by the other deploy path (the CLI's state or the applier's)."""
 
 
 def stack_file(stack: str) -> Path:
@@ -91,7 +103,7 @@ def stack_secrets(stack: str) -> dict[str, str]:
                if name in encrypted and name not in saved
                and FROM_ENVIRONMENT[name] not in os.environ]
     if missing:
-        raise StackError(f"{stack_file(stack).name} holds encrypted values only the Pulumi "
+        raise MissingSecrets(f"{stack_file(stack).name} holds encrypted values only the Pulumi "
                          f"CLI can read, and they are not in the environment or "
                          f".state/{stack}: {', '.join(missing)}")
     for name in GENERATED:
@@ -146,5 +158,5 @@ def write_outputs(stack: str, outputs: dict[str, Any]) -> Path:
 def read_outputs(stack: str) -> dict[str, Any]:
     path = STATE / stack / "outputs.json"
     if not path.exists():
-        raise StackError(f"stack {stack!r} has no outputs; run `make up STACK={stack}` first")
+        raise NotUp(f"stack {stack} is not up; run `make up STACK={stack}` first")
     return json.loads(path.read_text())

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from lucia_deploy import cli, stacks
+from lucia_deploy.preflight import Exit
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = """#!{python}
@@ -139,7 +140,7 @@ def test_applier_refuses_a_stack_the_cli_deployed(fake: FakePulumi) -> None:
                       {"type": "pulumi:providers:docker", "urn": "p"},
                       {"type": "docker:index/network:Network", "urn": "n"}])
     result = deploy_tool(fake, "down", "--no-cli")
-    assert result.returncode == 1
+    assert result.returncode == Exit.STATE
     assert "has Pulumi CLI state (1 resources" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -164,7 +165,7 @@ def test_a_corrupt_state_is_named_not_a_traceback(fake: FakePulumi) -> None:
     state.parent.mkdir(parents=True)
     state.write_text("{not json")
     result = deploy_tool(fake, "down", "--no-cli")
-    assert result.returncode == 1
+    assert result.returncode == Exit.STATE
     assert "is not a lucia state file" in result.stderr
     assert "Traceback" not in result.stderr
 

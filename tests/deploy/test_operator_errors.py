@@ -7,6 +7,7 @@ the reported leftovers, and the next `up` after the fix converges."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -48,8 +49,7 @@ def stack_file() -> Iterator[callable]:
         run("down", "--stack", name, "--purge")
         apply.sweep(client, stacks.PROJECT, name, purge=True)
         stacks.stack_file(name).unlink(missing_ok=True)
-        for leftover in (stacks.STATE / name).glob("*"):
-            leftover.unlink()
+        shutil.rmtree(stacks.STATE / name, ignore_errors=True)
 
 
 def stack_objects(stack: str) -> list[str]:

@@ -119,7 +119,11 @@ def _held_by_this_stack(client: docker.DockerClient, stack: str) -> set[int]:
 
 
 def port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now. SO_REUSEADDR as servers (and
+    Docker's proxy) set it: connections in TIME_WAIT from earlier traffic do not hold a
+    port, a listening socket does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:

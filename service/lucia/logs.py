@@ -42,7 +42,7 @@ class ClientGarbageFilter(logging.Filter):
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500:
             record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg = f"malformed HTTP request, answered {error.code}: {record.msg}"
+            record.msg = f"malformed HTTP request, answered 400: {record.msg}"
         return True
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 
 from lucia.http_errors import ApiError
 
@@ -17,7 +19,9 @@ CHAT_FIELDS = frozenset({"message", "sessionId"})
 
 
 def check_id(value: str, what: str, code: str) -> str:
-    if not _ID.match(value):
+    # fullmatch: `$` would also accept a trailing newline, which the contract's (ECMAScript)
+    # pattern refuses.
+    if not _ID.fullmatch(value):
         raise ApiError(400, code, f"{what} must match {ID_PATTERN} (at most 128 characters)")
     return value
 
@@ -40,6 +44,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
+    except (ConnectionError, RequestPayloadError, BadHttpMessage) as exc:
+        # The client went away or sent a broken chunked body: its fault, not ours (no
+        # ERROR, no 500); the answer is a 400 it may never read.
+        raise ApiError(400, "invalid_request",
+                       f"the request body ended early ({type(exc).__name__})") from None
 
 
 async def read_json(request: web.Request, limit: int) -> Any:
@@ -98,10 +107,14 @@ DRY_RUN_HEADER = "X-Lucia-Dry-Run"
 def parse_dry_run(headers: Mapping[str, str]) -> bool:
     """`X-Lucia-Dry-Run: true` asks for a turn without side effects; absent or `false` is a
     normal turn; anything else is refused (never silently treated as a real turn)."""
-    value = headers.get(DRY_RUN_HEADER)
-    if value is None:
+    values = headers.getall(DRY_RUN_HEADER, []) if hasattr(headers, "getall") else (
+        [headers[DRY_RUN_HEADER]] if DRY_RUN_HEADER in headers else [])
+    if not values:
         return False
-    if value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
+    if len(values) > 1:
+        raise ApiError(400, "invalid_request", f"{DRY_RUN_HEADER} is given {len(values)} "
+                                               "times; give it once")
+    if values[0] in ("true", "false"):  # exactly the contract's enum
+        return values[0] == "true"
     raise ApiError(400, "invalid_request",
-                   f"{DRY_RUN_HEADER} must be true or false, not {value[:40]!r}")
+                   f"{DRY_RUN_HEADER} must be true or false, not {values[0][:40]!r}")

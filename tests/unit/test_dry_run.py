@@ -65,7 +65,7 @@ async def test_dry_run_question_needs_no_service_call(ha_client: TestClient) -> 
     assert reply["response"].endswith("No service call was needed.")
 
 
-@pytest.mark.parametrize("value", ["yes", "1", "", "TRUE please"])
+@pytest.mark.parametrize("value", ["yes", "1", "", "TRUE please", "TRUE", "True"])
 async def test_dry_run_header_must_be_true_or_false(ha_client: TestClient, ha_sim: TestServer,
                                                     value: str) -> None:
     response = await ha_client.post("/api/chat", json={"message": "turn on the kitchen light"},
@@ -90,3 +90,13 @@ async def test_a2a_message_send_honours_the_dry_run(ha_client: TestClient,
     bad = await ha_client.post("/a2a/light-agent", json=envelope,
                                headers={"X-Lucia-Dry-Run": "maybe"})
     assert bad.status == 400
+
+
+async def test_a_repeated_dry_run_header_is_refused(ha_client: TestClient,
+                                                   ha_sim: TestServer) -> None:
+    response = await ha_client.post("/api/chat", json={"message": "turn on the kitchen light"},
+                                    headers=[("X-Lucia-Dry-Run", "true"),
+                                             ("X-Lucia-Dry-Run", "false")])
+    assert response.status == 400
+    assert "given 2 times" in (await response.json())["error"]["message"]
+    assert (await ha_state(ha_client, ha_sim, "light.kitchen"))["state"] == "off"

@@ -46,7 +46,9 @@ def turn(session: str, number: int) -> dict:
         record["outcome"] = "unresolved"  # the stopped container's name is gone from DNS
     except http.client.RemoteDisconnected:
         record["outcome"] = "closed"
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - every outcome is recorded, none is lost
+        # IncompleteRead, BadStatusLine, a 200 without JSON: a request dropped mid-answer
+        # must be counted, never kill the thread silently.
         record["outcome"] = f"error:{type(exc).__name__}"
     finally:
         connection.close()
@@ -65,8 +67,18 @@ def client() -> None:
             time.sleep(0.05)
 
 
+crashed = threading.Event()
+
+
+def on_crash(args: threading.ExceptHookArgs) -> None:
+    crashed.set()
+    threading.__excepthook__(args)
+
+
+threading.excepthook = on_crash
 threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
 for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
+sys.exit(1 if crashed.is_set() else 0)

@@ -229,3 +229,20 @@ def test_debug_and_release_images_never_share_a_tag(record_stack: Record,
     assert not recordings["ci"].outputs["service_image"].endswith("-debug")
     assert debug.outputs["sim_image"] == debug.outputs["service_image"].replace(
         "lucia:", "lucia-sims:")
+
+
+def test_only_a_stack_wholly_on_its_simulators_gets_the_full_profile(
+        record_stack: Record) -> None:
+    """A simulator stack pointed at a real Home Assistant or LLM must be verified live."""
+    from lucia_deploy import profiles
+
+    on_sims = record_stack("ci", secrets={"lucia:chatModel": ""})
+    assert on_sims.outputs["uses_simulators"] is True
+    assert profiles.choose(on_sims.outputs)[0] == profiles.FULL
+    real_home = record_stack("ci", {"lucia:homeAssistantUrl": "http://ha.lan:8123"},
+                             secrets={"lucia:chatModel": ""})
+    real_llm = record_stack("ci")  # TEST_SECRETS carry a real-looking chat model
+    for recording in (real_home, real_llm):
+        assert recording.outputs["uses_simulators"] is False
+        assert profiles.choose(recording.outputs)[0] == profiles.LIVE
+    assert record_stack("homelab").outputs["uses_simulators"] is False

@@ -103,6 +103,8 @@ class Weakening:
     drop_pids_limit: bool = False  # its `docker update --pids-limit` command is removed
     why_no_policy: str = ""
     needs_apparmor: bool = False   # where the kernel has none, its checks must skip
+    # The same weakening on other containers, when they cannot be told apart (one row).
+    others: tuple[tuple[str, Callable[[Inputs], None]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,17 +123,17 @@ S, R = "service", "redis"
 
 DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("proof1", (
-        Weakening("service-root", "4.1", S, "user 0:0", checks(
-            "test_cis_4_1_container_user_is_not_root", S), "cis-4-1-non-root-user",
-            _set(user="0:0")),
+        # Root on a writable root filesystem: only the two together let the runtime user
+        # rewrite the application, so they are one row.
+        Weakening("service-root-writable", "4.1/5.13", S, "user 0:0 on a writable root fs",
+                  checks("test_cis_4_1_container_user_is_not_root", S)
+                  | checks("test_cis_5_13_read_only_rootfs", S)
+                  | checks("test_lucia_code_not_writable_by_runtime_user", S),
+                  frozenset({"cis-4-1-non-root-user", "cis-5-13-read-only-rootfs"}),
+                  _set(user="0:0", readOnly=False)),
         Weakening("service-caps", "5.4", S, "no capability drop",
                   checks("test_cis_5_4_capabilities_dropped", S),
                   "cis-5-4-capabilities-dropped", _drop("capabilities")),
-        # Root on a writable root filesystem can rewrite the application as well.
-        Weakening("service-writable", "5.13", S, "readOnly false", checks(
-            "test_cis_5_13_read_only_rootfs", S) | checks(
-            "test_lucia_code_not_writable_by_runtime_user", S),
-            "cis-5-13-read-only-rootfs", _set(readOnly=False)),
         Weakening("service-all-interfaces", "5.14", S, "port on 0.0.0.0",
                   checks("test_cis_5_14_ports_bound_to_loopback", S),
                   "cis-5-14-bound-to-loopback",
@@ -322,20 +324,18 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     ), dockerfile=True),
     # Both on the host network (loopback only): the service reaches Redis at 127.0.0.1.
     Deployment("proof5", (
-        Weakening("service-host-network", "5.10", S, "networkMode host", checks(
-            "test_cis_5_10_no_host_network", S) | checks("test_cis_5_30_own_network", S)
-            | checks("test_cis_5_8_only_expected_ports_published", S)
-            | checks("test_lucia_only_expected_listening_sockets", S),
-            "cis-5-10-no-host-network", lambda i: (
-                i.update(networkMode="host", networksAdvanced=[], ports=[]),
-                _env("redis://redis:6379", "redis://127.0.0.1:6379")(i))),
-        Weakening("redis-host-network", "5.10", R, "networkMode host, bound to 127.0.0.1",
-                  checks("test_cis_5_10_no_host_network", R)
-                  | checks("test_cis_5_30_own_network", R)
-                  | checks("test_lucia_only_expected_listening_sockets", R),
+        # Both on the host network, so each sees the other's listener: one row.
+        Weakening("both-host-network", "5.10", S, "networkMode host (service and Redis)",
+                  checks("test_cis_5_10_no_host_network", S, R)
+                  | checks("test_cis_5_30_own_network", S, R)
+                  | checks("test_cis_5_8_only_expected_ports_published", S)
+                  | checks("test_lucia_only_expected_listening_sockets", S, R),
                   "cis-5-10-no-host-network", lambda i: (
                       i.update(networkMode="host", networksAdvanced=[], ports=[]),
-                      _boot('"bind 0.0.0.0"', '"bind 127.0.0.1"')(i))),
+                      _env("redis://redis:6379", "redis://127.0.0.1:6379")(i)),
+                  others=((R, lambda i: (
+                      i.update(networkMode="host", networksAdvanced=[], ports=[]),
+                      _boot('"bind 0.0.0.0"', '"bind 127.0.0.1"')(i))),)),
         Weakening("redis-host-pid", "5.16", R, "pidMode host", checks(
             "test_cis_5_16_5_17_5_21_5_31_no_host_namespaces", "redis-PidMode")
             | _pid1_kills(R), "cis-5-16-no-host-pid", _set(pidMode="host")),

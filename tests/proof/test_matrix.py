@@ -99,6 +99,8 @@ def weaken(recording: Recording, weakenings: tuple[Weakening, ...],
         container = recording.named(name)
         if weakening.change:
             weakening.change(container.checked)
+        for component, change in weakening.others:
+            change(recording.named(f"{stack}-{component}").checked)
         if weakening.image:
             container.checked["image"] = client.images.get(weakening.image).id
         if weakening.drop_pids_limit:

@@ -149,7 +149,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
     for violation in violations:
         print(violation)
     print(f"{len(violations)} policy violation(s) in stack {args.stack}")
-    return 1 if violations else 0
+    return int(Exit.POLICY) if violations else 0
 
 
 def _check_policies(recording: Recording) -> None:
@@ -182,8 +182,8 @@ class Pulumi:
                                 else subprocess.DEVNULL, capture_output=capture, check=False)
         if result.returncode:
             detail = (result.stderr or "").strip()[-2000:] if capture else ""
-            raise stacks.StackError(f"`{' '.join(command)}` failed (exit {result.returncode})"
-                                    + (f": {detail}" if detail else ""))
+            raise DeployError(f"`{' '.join(command)}` failed (exit {result.returncode})"
+                              + (f": {detail}" if detail else ""), Exit.FAILED)
         return result.stdout if capture else ""
 
     def up(self, client: docker.DockerClient) -> dict[str, Any]:
@@ -331,7 +331,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     containers = apply.stack_containers(client, stacks.PROJECT, args.stack)
     if not containers:
         print(f"stack {args.stack}: not running")
-        return 1
+        return int(Exit.NOT_UP)
     worst = 0
     for container in sorted(containers, key=lambda c: c.name):
         state = container.attrs["State"]

@@ -78,6 +78,12 @@ def settings_problems(stack: str) -> list[Problem]:
                                                  "(`pulumi config set --secret`)"))
         else:
             values[name] = value
+    for key in stacks.secure_keys(stack):
+        if key.partition(":")[2] not in secrets:
+            problems.append(Problem(Exit.CONFIG, f"{file}: {key}: encrypted, but it is not a "
+                                                 "secret and only the Pulumi CLI could read "
+                                                 "it (the offline path would use the "
+                                                 "default); write it in plain text"))
     try:
         StackSettings.model_validate(values)
     except ValidationError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,19 @@ FROM_ENVIRONMENT = {
     "homeAssistantToken": "LUCIA_HOMEASSISTANT_TOKEN",
     "apiKey": "LUCIA_API_KEY",
 }
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """Stack files as Pulumi reads them (YAML 1.2): only true/false are booleans, so
+    `redisAppendfsync: no` is the string "no", not False as YAML 1.1 would have it."""
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
 
 
 class StackError(RuntimeError):
@@ -64,10 +78,14 @@ def _document_config(stack: str) -> dict[str, Any]:
         raise StackError(f"no stack {stack!r}: {path.name} does not exist "
                          f"(stacks: {', '.join(available_stacks())})")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=Yaml12Loader) or {}
     except yaml.YAMLError as exc:
         raise StackError(f"{path.name} is not valid YAML: {exc}") from None
-    return document.get("config") or {}
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or not isinstance(config or {}, dict):
+        raise StackError(f"{path.name}: expected `config:` with one `lucia:key: value` per "
+                         "line")
+    return config or {}
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -96,7 +114,7 @@ def stack_secrets(stack: str) -> dict[str, str]:
     """Secrets for a stack: generated once, or from the environment, then remembered.
     A key the stack file holds encrypted must be found here, or it is named."""
     path = state_dir(stack) / "secrets.json"
-    saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    saved: dict[str, str] = _json_file(path) if path.exists() else {}
     values = dict(saved)
     encrypted = {key.split(":", 1)[1] for key in secure_keys(stack)}
     missing = [f"lucia:{name} (set {FROM_ENVIRONMENT[name]})" for name in FROM_ENVIRONMENT
@@ -159,4 +177,11 @@ def read_outputs(stack: str) -> dict[str, Any]:
     path = STATE / stack / "outputs.json"
     if not path.exists():
         raise NotUp(f"stack {stack} is not up; run `make up STACK={stack}` first")
-    return json.loads(path.read_text())
+    return _json_file(path)
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise StackError(f"{path} is not valid JSON ({exc}); fix or remove it") from None

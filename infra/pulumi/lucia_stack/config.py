@@ -15,7 +15,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lucia_stack.cpus import provider_cpus
 
@@ -83,6 +90,20 @@ class StackSettings(BaseModel):
         if port and port <= 1024:
             raise ValueError("must be 0 or above 1024 (CIS 5.8)")
         return port
+
+    @model_validator(mode="after")
+    def _ports_distinct(self) -> StackSettings:
+        published = [("servicePort", self.servicePort),
+                     ("redisPublishPort", self.redisPublishPort)]
+        if self.simulators and self.simulatorPortBase:
+            published += [("simulatorPortBase", self.simulatorPortBase),
+                          ("simulatorPortBase + 1", self.simulatorPortBase + 1)]
+        seen: dict[int, str] = {}
+        for name, port in published:
+            if port and port in seen:
+                raise ValueError(f"{name} and {seen[port]} both publish 127.0.0.1:{port}")
+            seen[port] = name
+        return self
 
     @field_validator("serviceCpus", "redisCpus")
     @classmethod
@@ -221,13 +242,16 @@ def _raw_settings(config: pulumi.Config) -> dict[str, Any]:
 
 
 def describe(error: ValidationError, prefix: str = "lucia:") -> list[str]:
-    """One line per bad key: the key, the value given and what is allowed."""
+    """One line per bad key: the key, the value given and what is allowed (a rule across
+    keys names them in its message)."""
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "?"
-        value = item.get("input")
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{prefix}{key} = {value!r}: {message}")
+        if not item["loc"]:
+            lines.append(f"{prefix}* : {message}")
+            continue
+        key = ".".join(str(part) for part in item["loc"])
+        lines.append(f"{prefix}{key} = {item.get('input')!r}: {message}")
     return lines
 
 

@@ -75,6 +75,12 @@ def build(config: StackConfig) -> dict[str, Any]:
         "redis_service_user": "lucia",
         "home_assistant_url": home_assistant_url,
     }
+    # Whether the service talks to the simulators for both Home Assistant and the LLM:
+    # only then may the full verification profile drive real side effects. An operator
+    # who points a simulator stack at a real home gets the live (dry-run) profile.
+    outputs["uses_simulators"] = pulumi.Output.unsecret(secrets["chatModel"].apply(
+        lambda model: simulators is not None and not model
+        and home_assistant_url == sims.HA_URL))
     if simulators is not None:
         outputs["sim_image"] = simulators.image
         outputs["sim_ha_container"] = simulators.containers["ha"].name

@@ -9,11 +9,11 @@ Prints the matrix: row, weakening, expected failures, actual failures, policy ve
 from __future__ import annotations
 
 import copy
+import io
 import os
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from lucia_deploy import apply, stacks
 from lucia_deploy.cli import ensure_images
 from lucia_deploy.recorder import Recording, record
 from lucia_deploy.state import StackState
+from lucia_deploy.verify import junit_cases
 from lucia_policies.pack import Target, evaluate
 from tests.proof.matrix import (
     DEPLOYMENTS,
@@ -144,19 +145,16 @@ def client() -> docker.DockerClient:
 @pytest.fixture(scope="module")
 def proof_images(client: docker.DockerClient) -> Iterator[None]:
     """A weak service image and a Redis image tagged only `latest`, built for the proof."""
-    service = stacks.stack_config("ci").get("lucia:serviceImage") or \
-        record("ci", {**stacks.stack_config("ci"), **stacks.qualified_secrets("ci")[0]},
-               stacks.qualified_secrets("ci")[1], preview=True).outputs["service_image"]
-    redis_ref = record("ci", {**stacks.stack_config("ci"),
-                              **stacks.qualified_secrets("ci")[0]},
-                       stacks.qualified_secrets("ci")[1], preview=True).outputs["redis_image"]
+    secrets, keys = stacks.qualified_secrets("ci")
+    outputs = record("ci", {**stacks.stack_config("ci"), **secrets}, keys,
+                     preview=True).outputs
+    service, redis_ref = outputs["service_image"], outputs["redis_image"]
     weak = ("USER root\nRUN chmod u+s /usr/bin/env\n"
             "ENV LUCIA_PROOF_TOKEN=proof-token-in-the-image\nHEALTHCHECK NONE\n")
     dockerfiles = {WEAK_SERVICE_IMAGE: f"FROM {service}\n{weak}",
                    WEAK_REDIS_IMAGE: f"FROM {redis_ref}\n{weak}"}
     for tag, text in dockerfiles.items():
-        client.images.build(fileobj=__import__("io").BytesIO(text.encode()), tag=tag,
-                            rm=True)
+        client.images.build(fileobj=io.BytesIO(text.encode()), tag=tag, rm=True)
     yield
     for tag in dockerfiles:
         client.images.remove(tag, force=True)
@@ -180,14 +178,9 @@ def run_gate(stack: str, report: Path, dockerfile: Path | None) -> tuple[set[str
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "tests/infra", f"--junitxml={report}"], cwd=REPO, env=env,
                    capture_output=True, text=True, timeout=600, check=False)
-    failed, skipped = set(), set()
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        name = check_key(case.get("name", ""))
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.add(name)
-        elif case.find("skipped") is not None:
-            skipped.add(name)
-    return failed, skipped
+    cases = junit_cases(report)
+    return ({check_key(c.name.split("::")[-1]) for c in cases if c.outcome == "failed"},
+            {check_key(c.name.split("::")[-1]) for c in cases if c.outcome == "skipped"})
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)

@@ -24,7 +24,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from lucia_deploy import apply, backup, images, preflight, provider, stacks
+from lucia_deploy import apply, backup, containers, images, preflight, provider, stacks
 from lucia_deploy.preflight import DeployError, Exit
 from lucia_deploy.progress import say, step
 from lucia_deploy.provider import UnknownProperty
@@ -204,10 +204,9 @@ class Pulumi:
         self.run("up", "--yes", "--skip-preview", "--refresh",
                  "--policy-pack", "infra/pulumi/policies")
         outputs = json.loads(self.run("stack", "output", "--json", capture=True))
-        applier = apply.Applier(client, StackState(stacks.applier_state_path(self.stack)))
         for key, name in outputs.items():
             if key.endswith("_container"):
-                applier.wait_healthy(name, 180)
+                containers.wait_healthy(client, name, 180)
         return outputs
 
     def destroy(self) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lucia_deploy import profiles, stacks
 from lucia_deploy.images import REPO
@@ -41,6 +42,28 @@ class Result:
     exit_code: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str      # classname::name
+    outcome: str   # passed | failed | skipped (an error counts as failed)
+    message: str = ""
+
+
+def junit_cases(path: Path) -> list[Case]:
+    """Every test case of a JUnit XML report, with its outcome."""
+    cases = []
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        skipped = case.find("skipped")
+        if case.find("failure") is not None or case.find("error") is not None:
+            cases.append(Case(name, "failed"))
+        elif skipped is not None:
+            cases.append(Case(name, "skipped", skipped.get("message", "no reason given")))
+        else:
+            cases.append(Case(name, "passed"))
+    return cases
+
+
 def run_layer(stack: str, layer: str, paths: list[str], extra: list[str]) -> Result:
     out = REPO / "reports" / stack
     out.mkdir(parents=True, exist_ok=True)
@@ -51,22 +74,18 @@ def run_layer(stack: str, layer: str, paths: list[str], extra: list[str]) -> Res
          "--self-contained-html", "-p", "no:cacheprovider", *extra],
         cwd=REPO, env={**os.environ, "LUCIA_STACK": stack}, check=False)
     result = Result(layer, exit_code=completed.returncode)
-    # (An Element with no children is falsy, so count, never any().)
-    if junit.exists() and sum(1 for _ in ElementTree.parse(junit).getroot().iter(
-            "testcase")) == 0:
+    cases = junit_cases(junit) if junit.exists() else None
+    if cases == []:
         # An empty parametrization (no Dockerfiles found, no blocks parsed) is not a pass.
         result.failed.append(f"{layer}: collected no tests")
         return result
-    if junit.exists():
-        for case in ElementTree.parse(junit).getroot().iter("testcase"):
-            name = f"{case.get('classname')}::{case.get('name')}"
-            skipped = case.find("skipped")
-            if case.find("failure") is not None or case.find("error") is not None:
-                result.failed.append(name)
-            elif skipped is not None:
-                result.skipped.append((name, skipped.get("message", "no reason given")))
-            else:
-                result.passed += 1
+    for case in cases or []:
+        if case.outcome == "failed":
+            result.failed.append(case.name)
+        elif case.outcome == "skipped":
+            result.skipped.append((case.name, case.message))
+        else:
+            result.passed += 1
     return result
 
 

@@ -34,6 +34,14 @@ PACK_NAME = "lucia-hardening"
 CIS_IDS = {rule.policy_name: rule.cis_id for rule in (*RULES, *STACK_RULES)}
 
 
+def _described(rule: Rule | StackRule) -> dict[str, Any]:
+    """What every policy of the pack says of itself: name, CIS title, mandatory, the fix."""
+    return {"name": rule.policy_name,
+            "description": f"CIS Docker Benchmark v1.6.0 {rule.cis_id}: {rule.title}",
+            "enforcement_level": EnforcementLevel.MANDATORY,
+            "remediation_steps": rule.remediation}
+
+
 def _policy(rule: Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type != rule.resource_type:
@@ -41,13 +49,7 @@ def _policy(rule: Rule) -> ResourceValidationPolicy:
         for message in rule.check(dict(args.props)):
             report_violation(message, None)
 
-    return ResourceValidationPolicy(
-        name=rule.policy_name,
-        description=f"CIS Docker Benchmark v1.6.0 {rule.cis_id}: {rule.title}",
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        remediation_steps=rule.remediation,
-    )
+    return ResourceValidationPolicy(validate=validate, **_described(rule))
 
 
 def _stack_policy(rule: StackRule) -> StackValidationPolicy:
@@ -58,13 +60,7 @@ def _stack_policy(rule: StackRule) -> StackValidationPolicy:
         for message in rule.check(resources):
             report_violation(message, None)
 
-    return StackValidationPolicy(
-        name=rule.policy_name,
-        description=f"CIS Docker Benchmark v1.6.0 {rule.cis_id}: {rule.title}",
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        remediation_steps=rule.remediation,
-    )
+    return StackValidationPolicy(validate=validate, **_described(rule))
 
 
 def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from lucia import keys
-from lucia.errors import LuciaError, TaskNotCancelable, TaskNotFound
+from lucia.errors import LuciaError, StorageFull, TaskNotCancelable, TaskNotFound
 from lucia.http_errors import ApiError
 from lucia.validation import check_id, check_message, parse_dry_run, read_body
 from lucia.views import agent_id_of
@@ -172,6 +172,9 @@ async def handle(request: web.Request) -> web.Response:
     except TaskNotCancelable as exc:
         return _error(request_id, RpcError(TASK_NOT_CANCELABLE, exc.message))
     except LuciaError as exc:
-        return _error(request_id, RpcError(INTERNAL_ERROR, exc.message, {"code": exc.code}))
+        data: dict[str, Any] = {"code": exc.code}
+        if isinstance(exc, StorageFull):
+            data["retryAfter"] = exc.retry_after
+        return _error(request_id, RpcError(INTERNAL_ERROR, exc.message, data))
     return web.json_response({"jsonrpc": "2.0", "id": request_id, "result": result})
 

@@ -10,6 +10,7 @@ from lucia import __version__, keys, middlewares
 from lucia.agents.climate import ClimateAgent
 from lucia.agents.general import GeneralAssistant
 from lucia.agents.lights import LightAgent
+from lucia.capacity import CapacityMonitor
 from lucia.conversation import Conversation
 from lucia.health import HealthChecker
 from lucia.homeassistant import HomeAssistant
@@ -31,7 +32,9 @@ def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> we
     )
     metrics = Metrics()
     store = Store(make_redis_client(settings), settings,
-                  on_error=lambda op: metrics.redis_errors.labels(op).inc())
+                  on_error=lambda op: metrics.redis_errors.labels(op).inc(),
+                  on_full=lambda: capacity.note_full())
+    capacity = CapacityMonitor(store, settings, metrics)
     home_assistant = HomeAssistant(settings, metrics)
     model = chat_model or make_chat_model(settings, metrics)
     embedder = make_embedder(settings, metrics)
@@ -48,8 +51,10 @@ def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> we
     app[keys.HOME_ASSISTANT] = home_assistant
     app[keys.CHAT_MODEL] = model
     app[keys.REGISTRY] = AgentRegistry(agents, __version__)
-    app[keys.CONVERSATION] = Conversation(store, orchestrator, settings.context_messages)
-    app[keys.HEALTH] = HealthChecker(store, home_assistant, model,
+    app[keys.CAPACITY] = capacity
+    app[keys.CONVERSATION] = Conversation(store, orchestrator, settings.context_messages,
+                                          capacity)
+    app[keys.HEALTH] = HealthChecker(store, home_assistant, model, capacity,
                                      settings.health_cache_seconds)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:

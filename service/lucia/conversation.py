@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lucia.agents.base import Turn
+from lucia.capacity import CapacityMonitor
 from lucia.errors import TaskNotCancelable
 from lucia.orchestrator import Orchestrator
 from lucia.store import Store
@@ -66,14 +67,19 @@ class TurnOutcome:
 
 
 class Conversation:
-    def __init__(self, store: Store, orchestrator: Orchestrator, context_messages: int) -> None:
+    def __init__(self, store: Store, orchestrator: Orchestrator, context_messages: int,
+                 capacity: CapacityMonitor) -> None:
         self._store = store
+        self._capacity = capacity
         self._orchestrator = orchestrator
         self._context = context_messages
 
     async def turn(self, message: str, session_id: str | None, *,
                    agent_id: str | None = None, message_id: str | None = None,
                    dry_run: bool = False) -> TurnOutcome:
+        # Near the wall only turns of existing sessions go on (docs/capacity.md).
+        await self._capacity.admit_session(session_id)
+        one_shot = session_id is None
         session_id = session_id or new_id()
         history = await self._store.load_history(session_id, self._context)
         turn = Turn(message, session_id, history, dry_run=dry_run)
@@ -110,6 +116,7 @@ class Conversation:
             ],
             now,
             task,
+            one_shot=one_shot,
         )
         return TurnOutcome(result.response, session_id, now, result.agent, task, dry_run,
                            tuple(turn.actions))

@@ -18,6 +18,16 @@ class RedisUnavailable(LuciaError):
     code = "redis_unavailable"
 
 
+class StorageFull(LuciaError):
+    """Redis is at its high watermark (new sessions refused) or out of memory."""
+
+    code = "storage_full"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class LlmUnavailable(LuciaError):
     code = "llm_unavailable"
 

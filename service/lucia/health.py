@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
+from lucia.capacity import FULL, HIGH, CapacityMonitor, Storage
 from lucia.errors import LuciaError
 from lucia.homeassistant import HomeAssistant
 from lucia.llm import ChatModel
@@ -21,24 +22,42 @@ class HealthReport:
     redis: str  # Connected | Disconnected
     home_assistant: str  # Connected | Disconnected | NotConfigured
     llm: str  # Offline | Configured
+    storage: Storage  # Ok, High, Full or Unknown, with the figures (lucia/capacity.py)
+
+    def _storage_status(self) -> str:
+        """Redis reachable but out of memory is as bad as unreachable: nothing is saved."""
+        if self.redis != "Connected" or self.storage.state == FULL:
+            return "Unhealthy"
+        return "Degraded" if self.storage.state == HIGH else "Healthy"
 
     @property
     def status(self) -> str:
-        if self.redis != "Connected":
-            return "Unhealthy"
-        if self.home_assistant == "Disconnected":
+        status = self._storage_status()
+        if status == "Healthy" and self.home_assistant == "Disconnected":
             return "Degraded"
-        return "Healthy"
+        return status
 
     def services(self) -> dict[str, str]:
-        return {"redis": self.redis, "homeAssistant": self.home_assistant, "llm": self.llm}
+        return {"redis": self.redis, "homeAssistant": self.home_assistant, "llm": self.llm,
+                "storage": self.storage.state}
+
+    def reasons(self) -> list[str]:
+        """Why the status is not Healthy, one line per cause."""
+        reasons = []
+        if self.redis != "Connected":
+            reasons.append("redis: not reachable; chat turns fail with redis_unavailable")
+        if (storage := self.storage.reason()) is not None:
+            reasons.append(storage)
+        if self.home_assistant == "Disconnected":
+            reasons.append("homeAssistant: not reachable; device commands fail")
+        return reasons
 
     def agent_status(self, agent_id: str) -> str:
-        if agent_id in {"light-agent", "climate-agent"}:
-            if self.redis != "Connected":
-                return "Unhealthy"
-            return "Healthy" if self.home_assistant == "Connected" else "Degraded"
-        return "Healthy" if self.redis == "Connected" else "Unhealthy"
+        status = self._storage_status()
+        if agent_id in {"light-agent", "climate-agent"} and status == "Healthy" \
+                and self.home_assistant != "Connected":
+            return "Degraded"
+        return status
 
 
 async def _reachable(check: Awaitable[None]) -> bool:
@@ -50,13 +69,21 @@ async def _reachable(check: Awaitable[None]) -> bool:
     return True
 
 
-async def check_health(store: Store, home_assistant: HomeAssistant,
-                       model: ChatModel) -> HealthReport:
+async def _storage(capacity: CapacityMonitor) -> Storage:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            return await capacity.check()
+    except TimeoutError:
+        return Storage("Unknown")
+
+
+async def check_health(store: Store, home_assistant: HomeAssistant, model: ChatModel,
+                       capacity: CapacityMonitor) -> HealthReport:
     ha_check = home_assistant.ping() if home_assistant.configured else None
     checks = [_reachable(store.ping())]
     if ha_check is not None:
         checks.append(_reachable(ha_check))
-    results = await asyncio.gather(*checks)
+    results, storage = await asyncio.gather(asyncio.gather(*checks), _storage(capacity))
     ha = "NotConfigured"
     if ha_check is not None:
         ha = "Connected" if results[1] else "Disconnected"
@@ -64,6 +91,7 @@ async def check_health(store: Store, home_assistant: HomeAssistant,
         redis="Connected" if results[0] else "Disconnected",
         home_assistant=ha,
         llm="Offline" if model.provider == "offline" else "Configured",
+        storage=storage,
     )
 
 
@@ -76,8 +104,8 @@ class HealthChecker:
     reused until it is `max_age` old. `max_age` 0 checks every time."""
 
     def __init__(self, store: Store, home_assistant: HomeAssistant, model: ChatModel,
-                 max_age: float) -> None:
-        self._args = (store, home_assistant, model)
+                 capacity: CapacityMonitor, max_age: float) -> None:
+        self._args = (store, home_assistant, model, capacity)
         self._max_age = max_age
         self._lock = asyncio.Lock()
         self._last: tuple[float, HealthReport] | None = None

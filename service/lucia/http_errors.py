@@ -10,6 +10,7 @@ STATUS_BY_ERROR: dict[type[errors.LuciaError], int] = {
     errors.NotFound: 404,
     errors.TaskNotCancelable: 409,
     errors.RedisUnavailable: 503,
+    errors.StorageFull: 503,
     errors.LlmUnavailable: 502,
     errors.LlmTimeout: 504,
     errors.AgentTimeout: 504,
@@ -33,6 +34,13 @@ def status_for(error: errors.LuciaError) -> int:
         if kind in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[kind]
     return 500
+
+
+def headers_for(error: errors.LuciaError) -> dict[str, str] | None:
+    """Headers an error carries: when to retry a refusal for lack of storage."""
+    if isinstance(error, errors.StorageFull):
+        return {"Retry-After": str(error.retry_after)}
+    return None
 
 
 def json_error(status: int, code: str, message: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lucia.capacity import CapacityMonitor
 from lucia.conversation import Conversation
 from lucia.health import HealthChecker
 from lucia.homeassistant import HomeAssistant
@@ -22,3 +23,4 @@ REGISTRY = web.AppKey("registry", AgentRegistry)
 CONVERSATION = web.AppKey("conversation", Conversation)
 VERSION = web.AppKey("version", str)
 HEALTH = web.AppKey("health", HealthChecker)
+CAPACITY = web.AppKey("capacity", CapacityMonitor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -35,6 +35,24 @@ class Metrics:
         self.home_assistant_errors = Counter(
             "lucia_home_assistant_errors_total", "Home Assistant calls that failed.",
             ["operation"], registry=self.registry)
+        # Storage (lucia/capacity.py): read fresh for each scrape, within its check period.
+        self.redis_memory_used = Gauge(
+            "lucia_redis_memory_used_bytes", "Redis used_memory.", registry=self.registry)
+        self.redis_memory_max = Gauge(
+            "lucia_redis_memory_max_bytes", "Redis maxmemory (0: unlimited).",
+            registry=self.registry)
+        self.redis_keys = Gauge(
+            "lucia_redis_keys", "Live sessions and tasks in Redis.", ["kind"],
+            registry=self.registry)
+        self.storage_state = Gauge(
+            "lucia_storage_state", "1 for the current storage state (Ok, High, Full, "
+            "Unknown), 0 for the others.", ["state"], registry=self.registry)
+        self.storage_refusals = Counter(
+            "lucia_storage_refusals_total", "New sessions refused because storage was High or "
+            "Full.", registry=self.registry)
+        self.sessions_pruned = Counter(
+            "lucia_sessions_pruned_total", "Sessions deleted by the prune-idle storage policy.",
+            registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

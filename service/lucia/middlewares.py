@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from lucia import keys
 from lucia.errors import LuciaError
-from lucia.http_errors import ApiError, json_error, status_for
+from lucia.http_errors import ApiError, headers_for, json_error, status_for
 from lucia.logs import request_id_var
 
 log = logging.getLogger("lucia.http")
@@ -64,7 +64,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except LuciaError as exc:
         status = status_for(exc)
         log.warning("request failed", extra={"code": exc.code, "detail": exc.message})
-        return json_error(status, exc.code, exc.message)
+        return json_error(status, exc.code, exc.message, headers_for(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -34,7 +34,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "Body larger than LUCIA_MAX_BODY_BYTES (payload_too_large).",
         415: "Content-Type is not application/json (unsupported_media_type).",
         502: "The LLM failed (llm_unavailable) or Home Assistant failed.",
-        503: "Redis is unreachable (redis_unavailable).",
+        503: "Redis is unreachable (redis_unavailable), or storage is full (storage_full, "
+             "with Retry-After): near the high watermark new sessions are refused while "
+             "existing ones continue (docs/capacity.md).",
         504: "The LLM or an agent timed out (llm_timeout, agent_timeout).",
     }
     return {str(status): _error(texts[status]) for status in statuses}
@@ -72,11 +74,12 @@ def _schemas(max_chars: int) -> dict[str, Any]:
         },
     }
     services = {
-        "type": "object", "required": ["redis", "homeAssistant", "llm"],
+        "type": "object", "required": ["redis", "homeAssistant", "llm", "storage"],
         "properties": {
             "redis": {"enum": ["Connected", "Disconnected"]},
             "homeAssistant": {"enum": ["Connected", "Disconnected", "NotConfigured"]},
             "llm": {"enum": ["Offline", "Configured"]},
+            "storage": {"enum": ["Ok", "High", "Full", "Unknown"]},
         },
     }
     return {
@@ -91,12 +94,15 @@ def _schemas(max_chars: int) -> dict[str, Any]:
                   "properties": {"status": {"const": "Alive"},
                                  "timestamp": {"type": "string", "format": "date-time"}}},
         "Health": {
-            "type": "object", "required": ["status", "timestamp", "version", "services"],
+            "type": "object",
+            "required": ["status", "timestamp", "version", "services", "reasons"],
             "properties": {
                 "status": {"enum": ["Healthy", "Degraded", "Unhealthy"]},
                 "timestamp": {"type": "string", "format": "date-time"},
                 "version": {"type": "string"},
                 "services": services,
+                "reasons": {"type": "array", "items": {"type": "string"},
+                            "description": "Why the status is not Healthy (empty if it is)."},
             },
         },
         "AgentHealth": {
@@ -271,7 +277,8 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
             "operationId": "health", "summary": "Readiness of Redis, Home Assistant, the LLM.",
             "security": [],
             "responses": {"200": _json(_ref("Health"), "Healthy or Degraded."),
-                          "503": _json(_ref("Health"), "Unhealthy: Redis is unreachable.")},
+                          "503": _json(_ref("Health"),
+                                       "Unhealthy: Redis is unreachable or out of memory.")},
         }},
         "/api/agents": {"get": {
             "operationId": "listAgents", "summary": "Agent cards, orchestrator first.",

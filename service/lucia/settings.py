@@ -75,6 +75,24 @@ class Settings(BaseSettings):
     task_ttl_seconds: int = Field(7 * 24 * 3600, ge=60,
                                   validation_alias=_env("LUCIA_TASK_TTL_SECONDS"),
                                   description="How long an A2A task is kept.")
+    oneshot_session_ttl_seconds: int = Field(
+        3600, ge=60, validation_alias=_env("LUCIA_ONESHOT_SESSION_TTL_SECONDS"),
+        description="TTL of a session opened by a turn without a sessionId (and of its "
+                    "tasks); continuing it gives it the full session TTL.")
+    storage_high_watermark: float = Field(
+        0.8, ge=0.1, le=0.99, validation_alias=_env("LUCIA_STORAGE_HIGH_WATERMARK"),
+        description="Fraction of Redis maxmemory above which storage is High: /health is "
+                    "Degraded and new sessions are refused (or pruned for).")
+    storage_full_policy: Literal["refuse", "prune-idle"] = Field(
+        "refuse", validation_alias=_env("LUCIA_STORAGE_FULL_POLICY"),
+        description="Above the watermark: refuse new sessions with 503 storage_full, or "
+                    "delete the sessions closest to expiry until below it.")
+    storage_check_seconds: float = Field(
+        1.0, ge=0, le=60, validation_alias=_env("LUCIA_STORAGE_CHECK_SECONDS"),
+        description="How often Redis memory is read; callers in between share the result.")
+    storage_retry_after_seconds: int = Field(
+        30, ge=1, le=3600, validation_alias=_env("LUCIA_STORAGE_RETRY_AFTER_SECONDS"),
+        description="Retry-After sent with 503 storage_full.")
     history_max_messages: int = Field(50, ge=2, le=1000,
                                       validation_alias=_env("LUCIA_HISTORY_MAX_MESSAGES"),
                                       description="Messages kept per session (oldest trimmed).")

@@ -1,34 +1,42 @@
 """Sessions, conversation history and A2A tasks in Redis.
 
-Keys (all with TTLs):
+Keys (all with TTLs, except the two indexes, which are trimmed as entries expire):
   lucia:session:{id}          hash: createdAt, lastAccessedAt
   lucia:session:{id}:history  list of JSON history entries, newest last, trimmed
+  lucia:session:{id}:tasks    set of the session's task ids (deleted with the session)
   lucia:task:{id}             JSON A2A task
+  lucia:index:sessions        sorted set: session id -> expiry (epoch seconds)
+  lucia:index:tasks           sorted set: task id -> expiry (epoch seconds)
 
 A chat turn is written in one MULTI/EXEC, so a session never holds a user message
-without its reply. Every Redis failure becomes `RedisUnavailable`.
+without its reply. Every Redis failure becomes `RedisUnavailable`, except Redis's
+out-of-memory refusal, which becomes `StorageFull` (docs/capacity.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from lucia.errors import RedisUnavailable, SessionNotFound, TaskNotFound
+from lucia.errors import RedisUnavailable, SessionNotFound, StorageFull, TaskNotFound
 from lucia.settings import Settings
 
 SESSION_PREFIX = "lucia:session:"
 TASK_PREFIX = "lucia:task:"
+SESSION_INDEX = "lucia:index:sessions"
+TASK_INDEX = "lucia:index:tasks"
 
 
 def session_key(session_id: str) -> str:
@@ -39,8 +47,24 @@ def history_key(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}:history"
 
 
+def tasks_key(session_id: str) -> str:
+    return f"{SESSION_PREFIX}{session_id}:tasks"
+
+
 def task_key(task_id: str) -> str:
     return f"{TASK_PREFIX}{task_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    used: int
+    max: int  # 0: unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    sessions: int
+    tasks: int
 
 
 def make_redis_client(settings: Settings) -> redis.Redis:
@@ -71,23 +95,37 @@ class Store:
         client: redis.Redis,
         settings: Settings,
         on_error: Callable[[str], None] = lambda operation: None,
+        on_full: Callable[[], None] = lambda: None,
     ) -> None:
         self._redis = client
         self._session_ttl = settings.session_ttl_seconds
+        self._oneshot_ttl = min(settings.oneshot_session_ttl_seconds,
+                                settings.session_ttl_seconds)
         self._task_ttl = settings.task_ttl_seconds
         self._history_max = settings.history_max_messages
+        self._retry_after = settings.storage_retry_after_seconds
         # One budget for a whole operation including retries: the caller must hear back.
         self._deadline = settings.redis_timeout_seconds * (settings.redis_retries + 1) + 0.5
         self._on_error = on_error
+        self._on_full = on_full
 
     @asynccontextmanager
     async def _guard(self, operation: str) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(self._deadline):
                 yield
+        except OutOfMemoryError as exc:
+            # Redis is reachable but at maxmemory (noeviction): say so, not "unavailable".
+            self._on_error(operation)
+            self._on_full()
+            raise StorageFull("Redis is out of memory: nothing was written; retry later",
+                              self._retry_after) from exc
         except (RedisError, OSError, TimeoutError) as exc:
             self._on_error(operation)
             raise RedisUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+
+    def storage_full(self, message: str) -> StorageFull:
+        return StorageFull(message, self._retry_after)
 
     async def ping(self) -> None:
         async with self._guard("ping"):
@@ -95,6 +133,39 @@ class Store:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    # --- capacity -----------------------------------------------------------------------
+
+    async def memory(self) -> Memory:
+        async with self._guard("memory"):
+            info = await self._redis.info("memory")
+        return Memory(int(info["used_memory"]), int(info.get("maxmemory", 0)))
+
+    async def counts(self) -> Counts:
+        """Live sessions and tasks, from the indexes after trimming what has expired
+        (deletes are allowed even when Redis is out of memory)."""
+        now = time.time()
+        async with self._guard("counts"):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zremrangebyscore(SESSION_INDEX, "-inf", now)
+            pipe.zremrangebyscore(TASK_INDEX, "-inf", now)
+            pipe.zcard(SESSION_INDEX)
+            pipe.zcard(TASK_INDEX)
+            *_, sessions, tasks = await pipe.execute()
+        return Counts(sessions, tasks)
+
+    async def sessions_by_expiry(self, start: int, count: int) -> list[tuple[str, float]]:
+        """Indexed sessions closest to expiry first: (id, expiry epoch seconds)."""
+        async with self._guard("sessions_by_expiry"):
+            return await self._redis.zrange(SESSION_INDEX, start, start + count - 1,
+                                            withscores=True)
+
+    async def last_accessed(self, session_ids: list[str]) -> list[str | None]:
+        async with self._guard("last_accessed"):
+            pipe = self._redis.pipeline(transaction=False)
+            for session_id in session_ids:
+                pipe.hget(session_key(session_id), "lastAccessedAt")
+            return await pipe.execute()
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -109,25 +180,44 @@ class Store:
             raw = await self._redis.lrange(history_key(session_id), -last, -1)
         return [json.loads(item) for item in raw]
 
+    async def session_exists(self, session_id: str) -> bool:
+        async with self._guard("session_exists"):
+            return bool(await self._redis.exists(session_key(session_id)))
+
     async def record_turn(
         self,
         session_id: str,
         entries: list[dict[str, Any]],
         now: str,
         task: dict[str, Any] | None = None,
+        *,
+        one_shot: bool = False,
     ) -> None:
-        """Append a turn's entries, trim, refresh TTLs and save its task, atomically."""
-        skey, hkey = session_key(session_id), history_key(session_id)
+        """Append a turn's entries, trim, refresh TTLs and save its task, atomically.
+
+        A one-shot turn (its client sent no session id) opens a session that lives
+        `oneshot_session_ttl_seconds`, and so does its task; continuing a session gives
+        it the full TTL again."""
+        skey, hkey, tkey = session_key(session_id), history_key(session_id), \
+            tasks_key(session_id)
+        ttl = self._oneshot_ttl if one_shot else self._session_ttl
+        expires = time.time() + ttl
         async with self._guard("record_turn"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.rpush(hkey, *(json.dumps(entry, separators=(",", ":")) for entry in entries))
             pipe.ltrim(hkey, -self._history_max, -1)
             pipe.hsetnx(skey, "createdAt", now)
             pipe.hset(skey, "lastAccessedAt", now)
-            pipe.expire(skey, self._session_ttl)
-            pipe.expire(hkey, self._session_ttl)
+            pipe.expire(skey, ttl)
+            pipe.expire(hkey, ttl)
+            pipe.zadd(SESSION_INDEX, {session_id: expires})
             if task is not None:
-                pipe.set(task_key(task["id"]), _dump(task), ex=self._task_ttl)
+                task_ttl = min(self._task_ttl, ttl)
+                pipe.set(task_key(task["id"]), _dump(task), ex=task_ttl)
+                pipe.zadd(TASK_INDEX, {task["id"]: time.time() + task_ttl})
+                pipe.sadd(tkey, task["id"])
+                # The set outlives its tasks by at most a TTL; it names only ids.
+                pipe.expire(tkey, max(ttl, task_ttl))
             await pipe.execute()
 
     async def get_session(self, session_id: str, now: str) -> dict[str, Any]:
@@ -142,8 +232,9 @@ class Store:
             # Reading a session counts as using it: refresh its clock and TTL.
             pipe = self._redis.pipeline(transaction=True)
             pipe.hset(skey, "lastAccessedAt", now)
-            pipe.expire(skey, self._session_ttl)
-            pipe.expire(hkey, self._session_ttl)
+            for key in (skey, hkey, tasks_key(session_id)):
+                pipe.expire(key, self._session_ttl)
+            pipe.zadd(SESSION_INDEX, {session_id: time.time() + self._session_ttl})
             await pipe.execute()
         return {
             "sessionId": session_id,
@@ -153,10 +244,32 @@ class Store:
         }
 
     async def delete_session(self, session_id: str) -> None:
-        async with self._guard("delete_session"):
-            removed = await self._redis.delete(session_key(session_id), history_key(session_id))
-        if not removed:
+        if not await self.delete_sessions([session_id]):
             raise SessionNotFound(f"session {session_id!r} does not exist")
+
+    async def delete_sessions(self, session_ids: list[str]) -> int:
+        """Delete sessions with their history and their tasks (a task holds the turn's
+        text, so keeping it would keep the conversation). Returns how many existed."""
+        if not session_ids:
+            return 0
+        async with self._guard("delete_sessions"):
+            pipe = self._redis.pipeline(transaction=False)
+            for session_id in session_ids:
+                pipe.exists(session_key(session_id))
+                pipe.smembers(tasks_key(session_id))
+            found = await pipe.execute()
+            existed = sum(found[0::2])
+            task_ids = [task_id for members in found[1::2] for task_id in members]
+            pipe = self._redis.pipeline(transaction=True)
+            for session_id in session_ids:
+                pipe.delete(session_key(session_id), history_key(session_id),
+                            tasks_key(session_id))
+            pipe.zrem(SESSION_INDEX, *session_ids)
+            if task_ids:
+                pipe.delete(*(task_key(task_id) for task_id in task_ids))
+                pipe.zrem(TASK_INDEX, *task_ids)
+            await pipe.execute()
+        return existed
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -168,8 +281,10 @@ class Store:
         return json.loads(raw)
 
     async def save_task(self, task: dict[str, Any]) -> None:
+        """Replace a stored task (a cancel), keeping the TTL it was given."""
         async with self._guard("save_task"):
-            await self._redis.set(task_key(task["id"]), _dump(task), ex=self._task_ttl)
+            await self._redis.set(task_key(task["id"]), _dump(task), keepttl=True,
+                                  xx=True)
 
 
 def _dump(value: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ async def health(request: web.Request) -> web.Response:
     app = request.app
     report = await app[keys.HEALTH].report()
     body = {"status": report.status, "timestamp": utc_now(), "version": app[keys.VERSION],
-            "services": report.services()}
+            "services": report.services(), "reasons": report.reasons()}
     return web.json_response(body, status=503 if report.status == "Unhealthy" else 200)
 
 
@@ -106,6 +106,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await request.app[keys.CAPACITY].check()  # the storage gauges, fresh for this scrape
     body = request.app[keys.METRICS].render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE

@@ -20,6 +20,9 @@ def free_port() -> int:
 
 
 class RedisServer:
+    # As the stacks run it (infra/pulumi/lucia_stack/redis.py): a maxmemory, noeviction.
+    MAXMEMORY = "256mb"
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -38,7 +41,8 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+             "--appendonly", "no", "--dir", str(self.workdir),
+             "--maxmemory", self.MAXMEMORY, "--maxmemory-policy", "noeviction"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

@@ -26,9 +26,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    """A Redis URL for a database this test starts empty."""
+    """A Redis URL for a database this test starts empty, at the stacks' maxmemory."""
     with redis_server.client() as client:
         client.flushall()
+        client.config_set("maxmemory", RedisServer.MAXMEMORY)
     return redis_server.url
 
 

@@ -25,7 +25,8 @@ async def test_health_is_healthy_with_redis_and_no_home_assistant(client: TestCl
     assert response.status == 200
     assert body["status"] == "Healthy"
     assert body["services"] == {"redis": "Connected", "homeAssistant": "NotConfigured",
-                                "llm": "Offline"}
+                                "llm": "Offline", "storage": "Ok"}
+    assert body["reasons"] == []
     assert body["version"]
     assert body["timestamp"].endswith("Z")
 

@@ -18,16 +18,21 @@ async def test_get_session_returns_history_and_times(client: TestClient) -> None
                                      "timestamp": reply["timestamp"]}
 
 
-async def test_delete_session_forgets_it(client: TestClient,
-                                         redis_keys: Callable[[], list[str]]) -> None:
+async def test_delete_session_forgets_it_and_its_tasks(
+        client: TestClient, redis_keys: Callable[[], list[str]]) -> None:
+    """A task holds the turn's text, so deleting the conversation deletes its tasks too,
+    and nothing of the session is left in Redis (indexes included)."""
     reply = await (await client.post("/api/chat", json={"message": "hello",
                                                         "sessionId": "s-1"})).json()
+    assert f"lucia:task:{reply['taskId']}" in redis_keys()
     deleted = await client.delete("/api/sessions/s-1")
     again = await client.get("/api/sessions/s-1")
+    task = await client.get(f"/api/tasks/{reply['taskId']}")
     assert deleted.status == 204
     assert again.status == 404
     assert (await again.json())["error"]["code"] == "session_not_found"
-    assert redis_keys() == [f"lucia:task:{reply['taskId']}"]
+    assert task.status == 404
+    assert redis_keys() == []
 
 
 async def test_delete_unknown_session_is_404(client: TestClient) -> None:

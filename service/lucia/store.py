@@ -160,6 +160,28 @@ class Store:
             return await self._redis.zrange(SESSION_INDEX, start, start + count - 1,
                                             withscores=True)
 
+    async def index_unindexed(self, pattern: str) -> int:
+        """Add sessions missing from the index (stored before it existed), scored by when
+        their keys expire. Returns how many were added."""
+        added, cursor = 0, 0
+        while True:
+            # One guarded round trip per SCAN page: a big keyspace takes many.
+            async with self._guard("index_unindexed"):
+                cursor, keys = await self._redis.scan(cursor, match=pattern, count=1000,
+                                                      _type="hash")
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys:
+                    pipe.ttl(key)
+                ttls = await pipe.execute()
+                now = time.time()
+                fresh = {key.removeprefix(SESSION_PREFIX): now + ttl
+                         for key, ttl in zip(keys, ttls, strict=True) if ttl > 0}
+                if fresh:
+                    added += await self._redis.zadd(SESSION_INDEX, fresh, nx=True)
+            if cursor == 0:
+                break
+        return added
+
     async def last_accessed(self, session_ids: list[str]) -> list[str | None]:
         async with self._guard("last_accessed"):
             pipe = self._redis.pipeline(transaction=False)

@@ -7,8 +7,9 @@ STACK ?= dev
 PORT ?= 8080
 REDIS_PORT ?= 6379
 
-.PHONY: help bootstrap up down purge preview status outputs images policy verify test lint \
-        unit program fidelity gates live proof load bench backup restore faults docs run clean
+.PHONY: help bootstrap up down purge preview prune status outputs images policy verify test lint \
+        checklist unit program fidelity gates live proof load bench backup restore faults docs run \
+        clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +38,10 @@ backup: bootstrap  ## snapshot STACK's Redis to FILE (default backups/STACK-TIME
 restore: bootstrap  ## load FILE into STACK's Redis volume; STACK must be down
 	$(DEPLOY) restore --stack $(STACK) --file $(FILE)
 
+prune: bootstrap  ## list STACK's sessions to reclaim (PREFIX=, IDLE=seconds); APPLY=1 deletes
+	$(DEPLOY) prune --stack $(STACK) $(if $(PREFIX),--prefix $(PREFIX)) \
+	  $(if $(IDLE),--idle-seconds $(IDLE)) $(if $(filter-out 0,$(APPLY)),--apply)
+
 outputs: bootstrap  ## STACK's outputs (what the gates read)
 	$(DEPLOY) outputs --stack $(STACK)
 
@@ -50,6 +55,13 @@ verify: bootstrap  ## run the gates against STACK (must be up); reports in repor
 	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m lucia_deploy.verify --stack $(STACK)
 
+# Interactive unless AUTO=1; TESTER="name", RESUME=reports/checklist/<run>, STEP="S5.2 S7.1".
+checklist: bootstrap  ## walk the testing checklist against STACK; AUTO=1: runnable steps only
+	@$(DEPLOY) check-up --stack $(STACK)
+	$(PY) -m lucia_deploy.checklist --stack $(STACK) $(if $(filter 1 yes true,$(AUTO)),--auto) \
+	  $(if $(TESTER),--tester "$(TESTER)") $(if $(RESUME),--resume $(RESUME)) \
+	  $(foreach id,$(STEP),--step $(id))
+
 lint: bootstrap  ## ruff over the code and the tests
 	$(PY) -m ruff check service infra tests
 
@@ -57,7 +69,7 @@ unit: bootstrap  ## unit tests: service against a real redis-server and the simu
 	$(PY) -m pytest tests/unit
 
 program: bootstrap  ## the Pulumi program under mocks, and the policies, for every stack
-	$(PY) -m pytest tests/program
+	$(PY) -m pytest tests/program tests/checklist
 
 # The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down

@@ -4,8 +4,12 @@ Redis runs with `noeviction`, so a full Redis refuses every write. The monitor r
 `INFO memory` and the session/task counts at most once per `storage_check_seconds`
 (callers in between share the result) and classifies storage as Ok, High (at or above
 the watermark: new sessions are refused, or pruned for), Full (at maxmemory) or Unknown
-(Redis unreachable, or no maxmemory set). A write that Redis refuses for memory drops the
-cached result, so the next caller (/health included) measures again and sees Full."""
+(Redis unreachable, or no maxmemory set).
+
+A write Redis refuses for memory drops the cached result, so the next caller (/health
+included) measures again. The figures alone can miss the wall: the refused request's own
+query buffer pushed `used_memory` over, and it is freed right after. So a refusal within
+the last REFUSAL_MEMORY_SECONDS, while memory is still above the watermark, is Full."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from lucia.store import Counts, Memory, Store
 log = logging.getLogger("lucia.capacity")
 
 OK, HIGH, FULL, UNKNOWN = "Ok", "High", "Full", "Unknown"
+REFUSAL_MEMORY_SECONDS = 10.0
 PRUNE_BATCH = 20
 # Bound one check's pruning, so a request never waits on a long purge.
 PRUNE_BATCHES_PER_CHECK = 50
@@ -51,13 +56,13 @@ class Storage:
         return None
 
 
-def classify(memory: Memory, watermark: float) -> str:
+def classify(memory: Memory, watermark: float, refused_recently: bool = False) -> str:
     if memory.max <= 0:
         return UNKNOWN
     if memory.used >= memory.max:
         return FULL
     if memory.used >= watermark * memory.max:
-        return HIGH
+        return FULL if refused_recently else HIGH
     return OK
 
 
@@ -70,10 +75,12 @@ class CapacityMonitor:
         self._prune = settings.storage_full_policy == "prune-idle"
         self._lock = asyncio.Lock()
         self._last: tuple[float, Storage] | None = None
+        self._refused_at = float("-inf")
 
     def note_full(self) -> None:
         """A write was refused for memory: forget the cached figures, so that nobody is
-        told Ok from before the wall."""
+        told Ok from before the wall, and remember when."""
+        self._refused_at = time.monotonic()
         self._last = None
 
     def _fresh(self) -> Storage | None:
@@ -101,7 +108,9 @@ class CapacityMonitor:
             counts = await self._store.counts()
         except LuciaError:
             return Storage(UNKNOWN, watermark=self._watermark)
-        return Storage(classify(memory, self._watermark), memory, counts, self._watermark)
+        refused_recently = time.monotonic() - self._refused_at < REFUSAL_MEMORY_SECONDS
+        return Storage(classify(memory, self._watermark, refused_recently), memory, counts,
+                       self._watermark)
 
     def _above_watermark(self, storage: Storage) -> bool:
         memory = storage.memory

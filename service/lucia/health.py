@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lucia.capacity import FULL, HIGH, CapacityMonitor, Storage
 from lucia.errors import LuciaError
@@ -78,12 +78,12 @@ async def _storage(capacity: CapacityMonitor) -> Storage:
 
 
 async def check_health(store: Store, home_assistant: HomeAssistant, model: ChatModel,
-                       capacity: CapacityMonitor) -> HealthReport:
+                       storage: Storage) -> HealthReport:
     ha_check = home_assistant.ping() if home_assistant.configured else None
     checks = [_reachable(store.ping())]
     if ha_check is not None:
         checks.append(_reachable(ha_check))
-    results, storage = await asyncio.gather(asyncio.gather(*checks), _storage(capacity))
+    results = await asyncio.gather(*checks)
     ha = "NotConfigured"
     if ha_check is not None:
         ha = "Connected" if results[1] else "Disconnected"
@@ -105,7 +105,8 @@ class HealthChecker:
 
     def __init__(self, store: Store, home_assistant: HomeAssistant, model: ChatModel,
                  capacity: CapacityMonitor, max_age: float) -> None:
-        self._args = (store, home_assistant, model, capacity)
+        self._args = (store, home_assistant, model)
+        self._capacity = capacity
         self._max_age = max_age
         self._lock = asyncio.Lock()
         self._last: tuple[float, HealthReport] | None = None
@@ -116,11 +117,15 @@ class HealthChecker:
         return None
 
     async def report(self) -> HealthReport:
+        """The cached dependency checks, with storage as the capacity monitor sees it now
+        (it keeps its own, shorter cache, dropped the moment Redis refuses a write: so a
+        full Redis is never reported Healthy from a cache)."""
+        storage = await _storage(self._capacity)
         if cached := self._fresh():
-            return cached
+            return replace(cached, storage=storage)
         async with self._lock:
             if cached := self._fresh():
-                return cached
-            report = await check_health(*self._args)
+                return replace(cached, storage=storage)
+            report = await check_health(*self._args, storage)
             self._last = (time.monotonic(), report)
             return report

@@ -16,6 +16,7 @@ out-of-memory refusal, which becomes `StorageFull` (docs/capacity.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -245,19 +246,25 @@ class Store:
     async def get_session(self, session_id: str, now: str) -> dict[str, Any]:
         skey, hkey = session_key(session_id), history_key(session_id)
         async with self._guard("get_session"):
-            pipe = self._redis.pipeline(transaction=True)
+            # Not MULTI: Redis refuses every queued command, reads too, once it is over
+            # maxmemory, and a session must stay readable then. A turn's MULTI is atomic,
+            # so the history read is whole either way.
+            pipe = self._redis.pipeline(transaction=False)
             pipe.hgetall(skey)
             pipe.lrange(hkey, 0, -1)
             meta, raw = await pipe.execute()
-            if not meta:
-                raise SessionNotFound(f"session {session_id!r} does not exist")
-            # Reading a session counts as using it: refresh its clock and TTL.
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.hset(skey, "lastAccessedAt", now)
-            for key in (skey, hkey, tasks_key(session_id)):
-                pipe.expire(key, self._session_ttl)
-            pipe.zadd(SESSION_INDEX, {session_id: time.time() + self._session_ttl})
-            await pipe.execute()
+        if not meta:
+            raise SessionNotFound(f"session {session_id!r} does not exist")
+        # Reading a session counts as using it: refresh its clock and TTL. A full Redis
+        # refuses that write; the read still answers (the next turn refreshes both).
+        with contextlib.suppress(StorageFull):
+            async with self._guard("touch_session"):
+                pipe = self._redis.pipeline(transaction=True)
+                pipe.hset(skey, "lastAccessedAt", now)
+                for key in (skey, hkey, tasks_key(session_id)):
+                    pipe.expire(key, self._session_ttl)
+                pipe.zadd(SESSION_INDEX, {session_id: time.time() + self._session_ttl})
+                await pipe.execute()
         return {
             "sessionId": session_id,
             "createdAt": meta.get("createdAt", now),
@@ -282,13 +289,16 @@ class Store:
             found = await pipe.execute()
             existed = sum(found[0::2])
             task_ids = [task_id for members in found[1::2] for task_id in members]
-            pipe = self._redis.pipeline(transaction=True)
-            for session_id in session_ids:
-                pipe.delete(session_key(session_id), history_key(session_id),
-                            tasks_key(session_id))
+            # One DEL is atomic, and unlike MULTI it is allowed over maxmemory: deleting
+            # is how space is freed. An index entry left by a failure here only makes a
+            # count high until its expiry score passes.
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.delete(*(key for session_id in session_ids
+                          for key in (session_key(session_id), history_key(session_id),
+                                      tasks_key(session_id))),
+                        *(task_key(task_id) for task_id in task_ids))
             pipe.zrem(SESSION_INDEX, *session_ids)
             if task_ids:
-                pipe.delete(*(task_key(task_id) for task_id in task_ids))
                 pipe.zrem(TASK_INDEX, *task_ids)
             await pipe.execute()
         return existed

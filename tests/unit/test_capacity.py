@@ -107,6 +107,18 @@ async def test_out_of_memory_is_unhealthy_and_storage_full_then_recovers_by_itse
     assert (status, failed["error"]["code"]) == (503, "storage_full")
     assert "Retry-After" in headers
     assert admin.lrange("lucia:session:existing:history", 0, -1) == history_before
+    # Reading still works when full (its TTL refresh is the write that gives way).
+    read = await client.get("/api/sessions/existing")
+    assert read.status == 200
+    assert len((await read.json())["history"]) == 2
+
+    # Deleting works over maxmemory: it is how a client frees space.
+    assert (await chat(client, "hello", "to-delete"))[0] == 503  # new: refused
+    admin.config_set("maxmemory", RedisServer.MAXMEMORY)
+    assert (await chat(client, "hello", "to-delete"))[0] == 200
+    set_fill(admin, 1.5)
+    assert (await client.delete("/api/sessions/to-delete")).status == 204
+    assert admin.exists("lucia:session:to-delete") == 0
 
     admin.config_set("maxmemory", RedisServer.MAXMEMORY)  # space freed
     status, body = await health(client)
@@ -116,8 +128,8 @@ async def test_out_of_memory_is_unhealthy_and_storage_full_then_recovers_by_itse
 async def test_a_refused_write_is_seen_at_once_despite_the_cache(
         make_client: MakeClient, admin: sync_redis.Redis) -> None:
     """Redis refused a write: the next /health measures again instead of answering the
-    cached Ok from before the wall (checks are otherwise 30 s apart here)."""
-    client = await make_client(storage_check_seconds=30, health_cache_seconds=0)
+    cached Ok from before the wall (both caches hold for 30 s here)."""
+    client = await make_client(storage_check_seconds=30, health_cache_seconds=30)
     assert (await chat(client, "hello", "existing"))[0] == 200
     assert (await health(client))[1]["services"]["storage"] == "Ok"
     set_fill(admin, 1.5)
@@ -171,7 +183,14 @@ async def test_expired_sessions_leave_the_index(make_client: MakeClient,
     assert 'lucia_redis_keys{kind="session"} 0.0' in metrics
     assert admin.zscore("lucia:index:sessions", "soon-gone") is None
 
-def test_unknown_without_maxmemory(admin: sync_redis.Redis) -> None:
-    from lucia.capacity import UNKNOWN, classify
+def test_classify() -> None:
+    from lucia.capacity import FULL, HIGH, OK, UNKNOWN, classify
     from lucia.store import Memory
     assert classify(Memory(used=10, max=0), 0.8) == UNKNOWN
+    assert classify(Memory(used=79, max=100), 0.8) == OK
+    assert classify(Memory(used=80, max=100), 0.8) == HIGH
+    assert classify(Memory(used=100, max=100), 0.8) == FULL
+    # A refusal above the watermark is the wall, whatever the figures say after it...
+    assert classify(Memory(used=95, max=100), 0.8, refused_recently=True) == FULL
+    # ...but not once space below the watermark was freed.
+    assert classify(Memory(used=50, max=100), 0.8, refused_recently=True) == OK

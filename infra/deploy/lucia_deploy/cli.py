@@ -383,6 +383,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """List (and with --apply delete) sessions, run inside the service container so it uses
+    the service's own Redis credentials (docs/capacity.md)."""
+    outputs = stacks.read_outputs(args.stack)  # NotUp when it never came up
+    try:
+        container = docker_client().containers.get(outputs["service_container"])
+    except docker.errors.NotFound:
+        raise stacks.NotUp(f"stack {args.stack} is not up; run `make up STACK={args.stack}` "
+                           "first") from None
+    command = ["python", "-m", "lucia.retention", "--prefix", args.prefix,
+               "--idle-seconds", str(args.idle_seconds)]
+    command += ["--apply"] if args.apply else []
+    command += ["--reindex"] if args.reindex else []
+    result = container.exec_run(command, demux=True)
+    stdout, stderr = result.output
+    sys.stdout.write((stdout or b"").decode())
+    sys.stderr.write((stderr or b"").decode())
+    return 0 if result.exit_code == 0 else int(Exit.FAILED)
+
+
 def cmd_check_up(args: argparse.Namespace) -> int:
     """One line and exit 8 when the stack is not up (for `make verify`, `load`, `faults`)."""
     outputs = stacks.read_outputs(args.stack)  # NotUp when it never came up
@@ -434,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         ("policy", cmd_policy, "check the stack's resources against the hardening policies"),
         ("backup", cmd_backup, "write a consistent snapshot of the stack's Redis to a file"),
         ("restore", cmd_restore, "load a snapshot into a stopped stack's Redis volume"),
+        ("prune", cmd_prune, "list sessions to reclaim; delete them with --apply"),
         ("check-up", cmd_check_up, "exit 8 with one line when the stack is not up"),
     ):
         command = sub.add_parser(name, help=help_text)
@@ -447,6 +468,17 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("backup", "restore"):
             command.add_argument("--file", default=os.environ.get("FILE"),
                                  help="snapshot path (backup: default backups/STACK-TIME.rdb)")
+        if name == "prune":
+            command.add_argument("--prefix", default=os.environ.get("PREFIX", ""),
+                                 help="only session ids starting with this")
+            command.add_argument("--idle-seconds", type=float,
+                                 default=float(os.environ.get("IDLE") or 0),
+                                 help="only sessions unused for at least this long")
+            command.add_argument("--apply", action="store_true",
+                                 default=os.environ.get("APPLY", "") not in ("", "0"),
+                                 help="delete them (default: list only)")
+            command.add_argument("--reindex", action="store_true",
+                                 help="first index sessions stored before the index existed")
         if name in ("up", "down", "outputs"):
             command.add_argument("--no-cli", action="store_true",
                                  help="use the docker-py applier even if pulumi is on PATH")

@@ -58,8 +58,8 @@ class ChatLoad:
 
     def __enter__(self) -> ChatLoad:
         for _ in range(self.clients):
-            thread = threading.Thread(target=self._client,
-                                      args=(f"fault-{uuid.uuid4().hex[:10]}",), daemon=True)
+            session = f"lucia-run-fault-{uuid.uuid4().hex[:10]}"
+            thread = threading.Thread(target=self._client, args=(session,), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self

@@ -31,10 +31,11 @@ import docker
 
 from lucia.settings import Settings
 from lucia.store import Store, make_redis_client
-from tests.load.driver import Measurement, drive, percentile
+from tests.load.driver import SESSIONS, Measurement, drive, percentile
 from tests.support.deployed import Deployed
 from tests.support.processes import start
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.run_sessions import forget_run, redis_keys
 
 REPO = Path(__file__).resolve().parents[2]
 CHAT = {"message": "hello there"}
@@ -63,6 +64,11 @@ def redis_benchmark(client: docker.DockerClient, deployed: Deployed) -> dict[str
                     "-a", deployed.secrets["redisPassword"], "-t", "set,get,lpush,lrange_100"],
         network=deployed.outputs["network"], remove=True, read_only=True,
         cap_drop=["ALL"], security_opt=["no-new-privileges:true"], user="redis")
+    # Without -r, redis-benchmark writes these literal keys: remove them (mylist holds
+    # 50,000 entries) so a bench leaves the stack's Redis as it found it.
+    subprocess.run(["docker", "exec", deployed.container_name("redis"), "redis-cli", "DEL",
+                    "key:__rand_int__", "mylist", "counter:__rand_int__"],
+                   check=True, capture_output=True)
     results = {}
     for line in output.decode().splitlines():
         found = re.search(r"^(\S+?):\s+([\d.]+) requests per second", line.strip())
@@ -80,8 +86,8 @@ async def session_writes(url: str, count: int, password: str | None = None,
                {"role": "assistant", "content": "y" * 80, "timestamp": "t"}]
     for index in range(count):
         started = time.perf_counter()
-        await store.record_turn(f"bench-writes-{index % 50}", entries, "t",
-                                {"id": f"bench-{index}", "status": {}})
+        await store.record_turn(f"{SESSIONS}writes-{index % 50}", entries, "t",
+                                {"id": f"{SESSIONS}task-{index}", "status": {}})
         timings.append(time.perf_counter() - started)
     await store.close()
     timings.sort()
@@ -115,6 +121,7 @@ def main() -> int:
     deployed = Deployed.load(args.stack)
     client = docker.from_env()
     service = client.containers.get(deployed.container_name("service"))
+    keys_before = redis_keys(deployed.container_name("redis"))
     c, s = args.concurrency, args.seconds
     lines: list[str] = []
 
@@ -153,9 +160,9 @@ def main() -> int:
                              headers=auth)
             m_chat = drive("POST", f"{deployed.url}/api/chat", concurrency=c, seconds=s,
                            body=chat_body, headers=auth)
-            status, _ = deployed.call("POST", "/api/chat", chat_body("bench-read"))
+            status, _ = deployed.call("POST", "/api/chat", chat_body(f"{SESSIONS}read"))
             assert status == 200, f"could not create the session to read ({status})"
-            m_session = drive("GET", f"{deployed.url}/api/sessions/bench-read",
+            m_session = drive("GET", f"{deployed.url}/api/sessions/{SESSIONS}read",
                               concurrency=c, seconds=s, headers=auth)
             after = memory(service)
             writes_local = asyncio.run(session_writes(redis_local.url, 2000))
@@ -234,6 +241,12 @@ def main() -> int:
         "< 10 ms, 200-400 MB RAM idle. It never measured them.")
     (REPO / "docs" / "performance.md").write_text("\n".join(lines) + "\n")
     print("\nwrote docs/performance.md")
+    cleanup = forget_run(args.stack, deployed.container_name("redis"), SESSIONS, keys_before)
+    print(cleanup.line())
+    if cleanup.keys_after > cleanup.keys_before:
+        print(f"bench: the run left {cleanup.keys_after - cleanup.keys_before} Redis key(s) "
+              "behind", file=sys.stderr)
+        return 1
     return 0
 
 

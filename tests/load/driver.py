@@ -12,6 +12,11 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.run_sessions import run_prefix
+
+# The sessions one bench run opens (its chat clients' included); bench.py deletes them.
+SESSIONS = run_prefix("bench")
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -38,7 +43,7 @@ async def _drive(method: str, url: str, concurrency: int, seconds: float,
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         async def client(index: int) -> None:
             nonlocal errors
-            session_id = f"bench-{index}-{uuid.uuid4().hex[:6]}"
+            session_id = f"{SESSIONS}{index}-{uuid.uuid4().hex[:6]}"
             while time.perf_counter() < deadline:
                 payload = body(session_id) if callable(body) else body
                 started = time.perf_counter()

@@ -19,6 +19,8 @@ from locust.contrib.fasthttp import FastHttpUser
 from tests.load.thresholds import check_thresholds, load_thresholds
 
 API_KEY = os.environ.get("LUCIA_KEY", "")
+# Every session this run opens starts with it; run.py deletes them when the run ends.
+SESSIONS = os.environ.get("LUCIA_RUN_PREFIX", "lucia-run-load-")
 HEADERS = {"X-Api-Key": API_KEY} if API_KEY else {}
 MESSAGES = itertools.cycle([
     "hello there", "turn on the kitchen light", "what is my name?",
@@ -47,7 +49,7 @@ class ChatUser(FastHttpUser):
     wait_time = between(0.05, 0.2)
 
     def on_start(self) -> None:
-        self.session_id = f"load-{uuid.uuid4().hex[:12]}"
+        self.session_id = f"{SESSIONS}{uuid.uuid4().hex[:12]}"
 
     @task(6)
     def chat(self) -> None:
@@ -79,17 +81,21 @@ class ChatUser(FastHttpUser):
                 response.success()
             else:
                 response.failure(f"delete: {response.status_code}")
-        self.session_id = f"load-{uuid.uuid4().hex[:12]}"
+        self.session_id = f"{SESSIONS}{uuid.uuid4().hex[:12]}"
 
 
 class A2AClient(FastHttpUser):
     weight = 1
     wait_time = between(0.1, 0.3)
 
+    def on_start(self) -> None:
+        self.context_id = f"{SESSIONS}a2a-{uuid.uuid4().hex[:12]}"
+
     @task
     def send_then_get(self) -> None:
         message = {"kind": "message", "role": "user", "messageId": uuid.uuid4().hex,
-                   "parts": [{"kind": "text", "text": next(MESSAGES)}]}
+                   "parts": [{"kind": "text", "text": next(MESSAGES)}],
+                   "contextId": self.context_id}
         with self.client.post("/a2a/orchestrator", headers=HEADERS, name="A2A message/send",
                               json={"jsonrpc": "2.0", "id": 1, "method": "message/send",
                                     "params": {"message": message}},

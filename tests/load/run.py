@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.load.thresholds import load_thresholds
 from tests.support.deployed import Deployed
+from tests.support.run_sessions import forget_run, redis_keys, run_prefix
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,11 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     prefix = out / args.stack
     print(f"==> locust: {users} users for {run_time} against {deployed.url}", flush=True)
+    redis_container = deployed.container_name("redis")
+    keys_before = redis_keys(redis_container)
+    sessions = run_prefix("load")
     env = {**os.environ, "LUCIA_STACK": args.stack, "LUCIA_KEY": deployed.api_key,
-           "PYTHONPATH": str(REPO)}
+           "LUCIA_RUN_PREFIX": sessions, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(REPO / "tests" / "load" / "locustfile.py"),
          "--headless", "--host", deployed.url, "-u", str(users),
@@ -50,6 +54,12 @@ def main() -> int:
               f"{float(row['Requests/s']):7.1f} {row['50%']:>6} {row['95%']:>6} "
               f"{row['99%']:>6}")
     print(f"reports: {prefix}_stats.csv, {prefix}.html")
+    cleanup = forget_run(args.stack, redis_container, sessions, keys_before)
+    print(cleanup.line())
+    if cleanup.keys_after > cleanup.keys_before:
+        print(f"load: FAILED: the run left {cleanup.keys_after - cleanup.keys_before} Redis "
+              "key(s) behind", file=sys.stderr)
+        return result.returncode or 1
     return result.returncode
 
 

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge preview prune status outputs images policy verify test lint \
-        checklist unit program fidelity gates live proof load bench backup restore faults docs run \
+        checklist unit program fidelity gates live proof load bench footprint backup restore faults docs run \
         clean
 
 help:  ## list the targets
@@ -86,6 +86,9 @@ live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live prof
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
 	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m tests.load.run --stack $(STACK)
+
+footprint: bootstrap  ## measure Redis bytes per turn and session; writes docs/capacity.md tables
+	$(PY) -m tests.load.footprint
 
 bench: bootstrap  ## measure STACK beside bare references; writes docs/performance.md
 	$(PY) -m tests.load.bench --stack $(STACK)

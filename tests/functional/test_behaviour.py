@@ -40,7 +40,8 @@ def test_health_is_healthy_then_degraded_without_home_assistant(
     status, body = deployed.call("GET", "/health", auth=False)
     assert (status, body["status"]) == (200, "Healthy")
     assert body["services"] == {"redis": "Connected", "homeAssistant": "Connected",
-                                "llm": "Configured"}
+                                "llm": "Configured", "storage": "Ok"}
+    assert body["reasons"] == []
     simulator = engine.containers.get(deployed.outputs["sim_ha_container"])
     simulator.stop(timeout=5)
     try:
@@ -51,6 +52,7 @@ def test_health_is_healthy_then_degraded_without_home_assistant(
         status, body = deployed.call("GET", "/health", auth=False)
         assert status == 200
         assert body["services"]["homeAssistant"] == "Disconnected"
+        assert [r for r in body["reasons"] if r.startswith("homeAssistant:")], body
         reply = chat(deployed, "turn on the kitchen light")
         assert reply["response"].startswith("I can't reach Home Assistant")
     finally:

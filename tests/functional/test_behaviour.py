@@ -5,6 +5,7 @@ semantic matching with embeddings from the simulator."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import docker
@@ -14,7 +15,15 @@ from tests.functional.conftest import Simulator
 from tests.support.deployed import Deployed
 
 # Full profile only: these drive real side effects against the simulators.
-pytestmark = pytest.mark.usefixtures("simulators")
+pytestmark = pytest.mark.usefixtures("simulators", "forget_created")
+CREATED: set[str] = set()  # every session a turn here opened, deleted when the module ends
+
+
+@pytest.fixture(scope="module")
+def forget_created(deployed: Deployed) -> Iterator[None]:
+    yield
+    deleted = deployed.forget(CREATED)
+    print(f"\nbehaviour: deleted {deleted} of the {len(CREATED)} sessions it made")
 
 
 def chat(deployed: Deployed, message: str, session_id: str | None = None) -> dict[str, Any]:
@@ -23,6 +32,7 @@ def chat(deployed: Deployed, message: str, session_id: str | None = None) -> dic
         body["sessionId"] = session_id
     status, reply = deployed.call("POST", "/api/chat", body)
     assert status == 200, reply
+    CREATED.add(reply["sessionId"])
     return reply
 
 
@@ -133,7 +143,7 @@ def test_api_key_is_enforced_when_configured(deployed: Deployed) -> None:
 
 
 def test_session_memory_across_turns(deployed: Deployed) -> None:
-    session = f"func-{uuid.uuid4().hex[:10]}"
+    session = f"lucia-run-func-{uuid.uuid4().hex[:10]}"
     chat(deployed, "my name is Alice", session)
     assert chat(deployed, "what is my name?", session)["response"] == "Your name is Alice."
     status, history = deployed.call("GET", f"/api/sessions/{session}")
@@ -143,7 +153,7 @@ def test_session_memory_across_turns(deployed: Deployed) -> None:
 
 def test_task_and_session_survive_a_service_restart(deployed: Deployed,
                                                     engine: docker.DockerClient) -> None:
-    session = f"restart-{uuid.uuid4().hex[:10]}"
+    session = f"lucia-run-restart-{uuid.uuid4().hex[:10]}"
     reply = chat(deployed, "my name is Bob", session)
     engine.containers.get(deployed.container_name("service")).restart(timeout=15)
     deployed.wait_until(lambda: deployed.call("GET", "/health", timeout=2)[0] == 200, 60,

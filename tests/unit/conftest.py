@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from lucia.app import create_app
 from lucia.settings import Settings
-from tests.sim import homeassistant, openai_compatible
+from lucia_sims import homeassistant, openai_compatible
 from tests.support.redis_server import RedisServer
 
 MakeClient = Callable[..., Awaitable[TestClient]]

@@ -7,7 +7,7 @@ import time
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.sim import homeassistant
+from lucia_sims import homeassistant
 from tests.support.redis_server import free_port
 from tests.unit.conftest import MakeClient, sim_url
 

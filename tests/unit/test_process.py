@@ -24,7 +24,7 @@ SECRETS = {"LUCIA_API_KEY": "api-key-do-not-log", "HOMEASSISTANT_ACCESS_TOKEN":
 
 @pytest.fixture
 def llm_process() -> Iterator[str]:
-    process, base = start("tests.sim.openai_compatible", ready_path="/v1/models")
+    process, base = start("lucia_sims.openai_compatible", ready_path="/v1/models")
     yield base
     process.terminate()
     process.communicate(timeout=10)

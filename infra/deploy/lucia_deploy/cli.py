@@ -79,7 +79,7 @@ def ensure_images(client: docker.DockerClient, outputs: dict[str, Any],
             images.build_service(client, service_ref, configuration, {SOURCE_LABEL: source})
     if "sim_image" in outputs:
         sim_ref = outputs["sim_image"]
-        source = tree_hash(images.REPO / "tests" / "sim") + client.images.get(service_ref).id
+        source = tree_hash(images.REPO / "sims") + client.images.get(service_ref).id
         if _fresh(client, sim_ref, source):
             say(f"{sim_ref}: up to date")
         else:

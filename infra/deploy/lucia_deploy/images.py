@@ -231,7 +231,7 @@ def build_redis(client: docker.DockerClient, tag: str,
 def build_sims(client: docker.DockerClient, tag: str, service_image: str,
                labels: dict[str, str] | None = None) -> None:
     with step(f"docker build {tag} (simulators on {service_image})"):
-        _stream_build(client, path=str(REPO / "tests" / "sim"), tag=tag,
+        _stream_build(client, path=str(REPO / "sims"), tag=tag,
                       buildargs={"SERVICE_IMAGE": service_image}, labels=labels or {})
 
 

@@ -75,7 +75,7 @@ class StackSettings(BaseModel):
     homeAssistantUrl: str = Field("", description=(
         "Home Assistant base URL; empty means not configured."))
     simulators: bool = Field(False, description=(
-        "Also run the Home Assistant and OpenAI-compatible simulators (tests/sim) on the "
+        "Also run the Home Assistant and OpenAI-compatible simulators (sims/) on the "
         "stack network, and point the service at them unless homeAssistantUrl / chatModel / "
         "embeddingsModel are set. For dev and ci."))
     simulatorPortBase: int = Field(0, ge=0, lt=65535, description=(

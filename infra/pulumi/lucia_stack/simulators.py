@@ -1,5 +1,5 @@
-"""The simulators (tests/sim) as containers on the stack network, hardened like the rest:
-`homeassistant:8123` (bearer token) and `llm:8000` (OpenAI-compatible)."""
+"""The simulators (sims/, package lucia_sims) as containers on the stack network, hardened
+like the rest: `homeassistant:8123` (bearer token) and `llm:8000` (OpenAI-compatible)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ class Simulators(pulumi.ComponentResource):
         self.image = args.image
         self.containers: dict[str, docker.Container] = {}
         for offset, (role, module, port, alias) in enumerate((
-            ("ha", "tests.sim.homeassistant", HA_PORT, "homeassistant"),
-            ("llm", "tests.sim.openai_compatible", LLM_PORT, "llm"),
+            ("ha", "lucia_sims.homeassistant", HA_PORT, "homeassistant"),
+            ("llm", "lucia_sims.openai_compatible", LLM_PORT, "llm"),
         )):
             ports = []
             if args.port_base:

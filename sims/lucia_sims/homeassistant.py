@@ -159,6 +159,6 @@ def make_app(token: str | None = None) -> web.Application:
 
 
 if __name__ == "__main__":
-    from tests.sim._serve import serve
+    from lucia_sims._serve import serve
 
     serve(make_app, 8123, "Home Assistant simulator")

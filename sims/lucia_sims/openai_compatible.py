@@ -209,6 +209,6 @@ def make_app() -> web.Application:
 
 
 if __name__ == "__main__":
-    from tests.sim._serve import serve
+    from lucia_sims._serve import serve
 
     serve(make_app, 8000, "OpenAI-compatible LLM simulator")

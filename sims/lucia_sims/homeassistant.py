@@ -2,7 +2,8 @@
 
 Real REST shapes: `GET /api/`, `GET /api/states`, `GET /api/states/{entity_id}`,
 `POST /api/services/{domain}/{service}` (returns the changed states). Test controls live
-under `/sim/`: `POST /sim/reset`, `POST /sim/config` ({"latency": s}), `GET /sim/calls`.
+under `/sim/`: `POST /sim/reset`, `POST /sim/config` ({"latency": s}), `GET /sim/calls`
+(the newest 1,000 service calls).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +34,10 @@ INITIAL_STATES: list[dict[str, Any]] = [
 ]
 
 STATES = web.AppKey("states", dict)
-CALLS = web.AppKey("calls", list)
+# The newest RECORD_LIMIT calls only: a simulator under sustained load must not grow
+# without bound (an unbounded list got the dev stack's LLM simulator OOM-killed).
+RECORD_LIMIT = 1000
+CALLS = web.AppKey("calls", deque)
 CONFIG = web.AppKey("config", dict)
 TOKEN = web.AppKey("token", str)
 
@@ -135,14 +140,14 @@ async def sim_config(request: web.Request) -> web.Response:
 
 
 async def sim_calls(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CALLS])
+    return web.json_response(list(request.app[CALLS]))
 
 
 def make_app(token: str | None = None) -> web.Application:
     app = web.Application(middlewares=[_auth_and_latency])
     app[TOKEN] = token or os.environ.get("SIM_HA_TOKEN", DEFAULT_TOKEN)
     app[STATES] = {}
-    app[CALLS] = []
+    app[CALLS] = deque(maxlen=RECORD_LIMIT)
     app[CONFIG] = {}
     _reset(app)
     app.add_routes([

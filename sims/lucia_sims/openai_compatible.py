@@ -3,8 +3,8 @@ and embeddings, with configurable latency and failure injection.
 
 Paths: any path ending in `/chat/completions` or `/embeddings`, so the OpenAI
 (`/v1/...`), Ollama (`/v1/...`), Azure OpenAI (`/openai/deployments/{d}/...`) and Azure AI
-Inference (`/models/...`) shapes all land here. Every request is recorded (path, query,
-auth headers, body) for tests at `GET /sim/requests`.
+Inference (`/models/...`) shapes all land here. The newest 1,000 requests are recorded
+(path, query, auth headers, body) for tests at `GET /sim/requests`.
 
 Controls: `POST /sim/config` with any of
   latency (seconds before answering), fail_status (HTTP status for failing requests),
@@ -22,6 +22,7 @@ import json
 import math
 import re
 import time
+from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -49,7 +50,10 @@ IGNORED = {"room", "the", "a", "my", "in", "of"}
 DEFAULTS: dict[str, Any] = {"latency": 0.0, "fail_status": 500, "fail_count": 0,
                             "scope": "all", "malformed_routing": 0, "routing": None}
 CONFIG = web.AppKey("config", dict)
-REQUESTS = web.AppKey("requests", list)
+# The newest RECORD_LIMIT requests only: a simulator under sustained load must not grow
+# without bound (an unbounded list got the dev stack's LLM simulator OOM-killed).
+RECORD_LIMIT = 1000
+REQUESTS = web.AppKey("requests", deque)
 
 _NAME = re.compile(r"\bmy name is\s+([A-Za-z][\w'-]*)", re.IGNORECASE)
 
@@ -190,13 +194,13 @@ async def sim_reset(request: web.Request) -> web.Response:
 
 
 async def sim_requests(request: web.Request) -> web.Response:
-    return web.json_response(request.app[REQUESTS])
+    return web.json_response(list(request.app[REQUESTS]))
 
 
 def make_app() -> web.Application:
     app = web.Application()
     app[CONFIG] = dict(DEFAULTS)
-    app[REQUESTS] = []
+    app[REQUESTS] = deque(maxlen=RECORD_LIMIT)
     app.add_routes([
         web.post("/sim/config", sim_config),
         web.get("/sim/health", sim_health),

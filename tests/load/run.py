@@ -37,6 +37,11 @@ def main() -> int:
     redis_container = deployed.container_name("redis")
     keys_before = redis_keys(redis_container)
     sessions = run_prefix("load")
+    # A marked request before the run: its log line must still be in `docker logs` after
+    # it, so log rotation keeps at least a whole load run (the 502s of a failing run must
+    # be readable afterwards).
+    marker = f"{sessions}start"
+    deployed.call("GET", "/alive", headers={"X-Request-Id": marker}, auth=False)
     env = {**os.environ, "LUCIA_STACK": args.stack, "LUCIA_KEY": deployed.api_key,
            "LUCIA_RUN_PREFIX": sessions, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
@@ -54,6 +59,15 @@ def main() -> int:
               f"{float(row['Requests/s']):7.1f} {row['50%']:>6} {row['95%']:>6} "
               f"{row['99%']:>6}")
     print(f"reports: {prefix}_stats.csv, {prefix}.html")
+    logs = subprocess.run(["docker", "logs", deployed.container_name("service")],
+                          capture_output=True, text=True, check=False)
+    lines = (logs.stdout + logs.stderr).count("\n")
+    if f'"requestId": "{marker}"' not in logs.stdout + logs.stderr:
+        print(f"load: FAILED: the service log no longer holds the run's first request "
+              f"({lines} lines kept): raise logMaxSizeMb/logMaxFiles or lower logLevel",
+              file=sys.stderr)
+        return result.returncode or 1
+    print(f"logs: the whole run is in `docker logs` ({lines} lines kept)")
     cleanup = forget_run(args.stack, redis_container, sessions, keys_before)
     print(cleanup.line())
     if cleanup.keys_after > cleanup.keys_before:

@@ -28,3 +28,24 @@ def test_a_layer_of_passes_counts_them() -> None:
         assert result.passed >= 5
     finally:
         shutil.rmtree(REPO / "reports" / STACK, ignore_errors=True)
+
+
+def test_every_layer_of_every_profile_runs_something_that_exists() -> None:
+    for profile, layers in verify.LAYERS.items():
+        assert [name for name, _ in layers].count("checklist") == 1, profile
+        for name, paths in layers:
+            assert paths is verify.CHECKLIST or paths, f"{profile} {name}: no paths"
+            for path in paths or []:
+                assert (REPO / path).exists(), f"{profile} {name}: {path} does not exist"
+
+
+def test_a_checklist_run_that_cannot_start_is_a_broken_layer() -> None:
+    """The stack is not up: the tool exits 2 and leaves no JUnit, so verify reports the
+    layer as one that could not run (never as a pass with nothing in it)."""
+    try:
+        result = verify.run_checklist(STACK)
+        assert result.exit_code == 2
+        assert (result.passed, result.skipped) == (0, [])
+        assert not (REPO / "reports" / STACK / "checklist.xml").exists()
+    finally:
+        shutil.rmtree(REPO / "reports" / STACK, ignore_errors=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -13,21 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lucia_deploy import profiles, stacks
+from lucia_deploy.checklist.record import new_run_dir
 from lucia_deploy.images import REPO
 
+# The checklist layer is no pytest run: it is the checklist tool's automatic walk
+# (`python -m lucia_deploy.checklist --auto`), read back from the run's JUnit like the rest.
+CHECKLIST = None
 # The layers of each profile (lucia_deploy/profiles.py): full drives the simulators, live
 # is safe against a real home (dry-run turns, its sessions deleted).
-LAYERS = {
+LAYERS: dict[str, tuple[tuple[str, list[str] | None], ...]] = {
     profiles.FULL: (
         ("hardening", ["tests/infra"]),
         ("behaviour", ["tests/functional/test_behaviour.py"]),
-        ("docs", ["tests/functional/test_docs_commands.py"]),
+        ("checklist", CHECKLIST),
         ("contract", ["tests/functional/test_contract.py"]),
     ),
     profiles.LIVE: (
         ("hardening", ["tests/infra"]),
         ("behaviour", ["tests/functional/test_live.py"]),
-        ("docs", ["tests/functional/test_docs_commands.py"]),
+        ("checklist", CHECKLIST),
         ("contract", ["tests/functional/test_contract.py"]),
     ),
 }
@@ -73,10 +78,33 @@ def run_layer(stack: str, layer: str, paths: list[str], extra: list[str]) -> Res
         [sys.executable, "-m", "pytest", *paths, f"--junitxml={junit}", f"--html={html}",
          "--self-contained-html", "-p", "no:cacheprovider", *extra],
         cwd=REPO, env={**os.environ, "LUCIA_STACK": stack}, check=False)
-    result = Result(layer, exit_code=completed.returncode)
+    return _result(layer, completed.returncode, junit)
+
+
+def run_checklist(stack: str, layer: str = "checklist") -> Result:
+    """The checklist tool's automatic walk: its record in reports/checklist/<stack>-<time>/,
+    its JUnit and HTML copied beside the other layers' (reports/<stack>/checklist.*)."""
+    out = REPO / "reports" / stack
+    out.mkdir(parents=True, exist_ok=True)
+    junit = out / f"{layer}.xml"
+    junit.unlink(missing_ok=True)  # a stale report must not stand in for a run that broke
+    run_dir = new_run_dir(stack)
+    print(f"==> {layer}: python -m lucia_deploy.checklist --auto (record in "
+          f"{run_dir.relative_to(REPO)})", flush=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "lucia_deploy.checklist", "--stack", stack, "--auto",
+         "--run-dir", str(run_dir)], cwd=REPO, check=False)
+    for name, target in (("junit.xml", junit), ("report.html", out / f"{layer}.html")):
+        if (run_dir / name).exists():
+            shutil.copyfile(run_dir / name, target)
+    return _result(layer, completed.returncode, junit)
+
+
+def _result(layer: str, exit_code: int, junit: Path) -> Result:
+    result = Result(layer, exit_code=exit_code)
     cases = junit_cases(junit) if junit.exists() else None
     if cases == []:
-        # An empty parametrization (no Dockerfiles found, no blocks parsed) is not a pass.
+        # An empty parametrization (no Dockerfiles found, no steps parsed) is not a pass.
         result.failed.append(f"{layer}: collected no tests")
         return result
     for case in cases or []:
@@ -100,7 +128,8 @@ def main() -> int:
         print(f"verify: {exc}", file=sys.stderr)
         return 2
     print(f"verify {args.stack}: the {profile} profile, because {why}", flush=True)
-    results = [run_layer(args.stack, layer, paths, args.pytest_args)
+    results = [run_checklist(args.stack, layer) if paths is CHECKLIST
+               else run_layer(args.stack, layer, paths, args.pytest_args)
                for layer, paths in LAYERS[profile]]
     print(f"\nverify {args.stack} ({profile} profile): reports in reports/{args.stack}/")
     print(f"{'layer':12} {'passed':>7} {'failed':>7} {'skipped':>8}")

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap up down purge preview prune status outputs images policy verify test lint \
-        checklist unit program fidelity gates live proof load bench footprint backup restore faults docs run \
+        checklist unit program fidelity gates live proof load soak bench footprint backup restore faults docs run \
         clean
 
 help:  ## list the targets
@@ -63,7 +63,7 @@ checklist: bootstrap  ## walk the testing checklist against STACK; AUTO=1: runna
 	  $(foreach id,$(STEP),--step $(id))
 
 lint: bootstrap  ## ruff over the code and the tests
-	$(PY) -m ruff check service infra tests
+	$(PY) -m ruff check service infra sims tests
 
 unit: bootstrap  ## unit tests: service against a real redis-server and the simulators
 	$(PY) -m pytest tests/unit
@@ -74,7 +74,7 @@ program: bootstrap  ## the Pulumi program under mocks, and the policies, for eve
 # The ci stack runs with an API key, so the gates prove it is enforced.
 gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci \
-	  $(MAKE) --no-print-directory verify load faults live STACK=ci
+	  $(MAKE) --no-print-directory verify load soak faults live STACK=ci SOAK_SECONDS=120
 	$(MAKE) --no-print-directory proof
 
 # The live profile proven on every change: staging (no simulators of its own) beside STACK,
@@ -86,6 +86,10 @@ live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live prof
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
 	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m tests.load.run --stack $(STACK)
+
+soak: bootstrap  ## steady chat load on STACK for SOAK_SECONDS (600): memory flat, no restarts
+	@$(DEPLOY) check-up --stack $(STACK)
+	$(PY) -m tests.load.soak --stack $(STACK) $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS))
 
 footprint: bootstrap  ## measure Redis bytes per turn and session; writes docs/capacity.md tables
 	$(PY) -m tests.load.footprint

@@ -26,6 +26,8 @@ from lucia_deploy.images import REPO
 from lucia_deploy.progress import say
 
 BACKUPS = REPO / "backups"
+# Everything in the data volume, dot files (an AOF directory's manifest) included.
+CLEAR_DATA = ["sh", "-c", "rm -rf /data/* /data/.[!.]* /data/..?*"]
 
 
 class MissingBackup(RuntimeError):
@@ -123,11 +125,17 @@ def restore(client: docker.DockerClient, stack: str, source: Path,
                                                    "io.lucia.component": "redis-data"})
     # A helper on the Redis image, as its own user, hardened like the stack's containers.
     helper = client.containers.create(
-        image, entrypoint=["sh", "-c", "rm -rf /data/* && sleep 30"], user="redis",
+        image, entrypoint=["sleep", "300"], user="redis",
         volumes={volume_name: {"bind": "/data", "mode": "rw"}}, network_disabled=True,
         read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges:true"])
     try:
         helper.start()
+        # Empty the volume and wait for it: exec_run returns when `rm` has finished, so
+        # the snapshot copied in next cannot be deleted by a slow `rm` still running.
+        emptied = helper.exec_run(CLEAR_DATA)
+        if emptied.exit_code != 0:
+            raise BackupError(f"could not empty {volume_name}: "
+                              f"{emptied.output.decode().strip()}")
         uid = int(helper.exec_run(["id", "-u"]).output.decode().strip())
         gid = int(helper.exec_run(["id", "-g"]).output.decode().strip())
         payload = source.read_bytes()
@@ -136,7 +144,6 @@ def restore(client: docker.DockerClient, stack: str, source: Path,
             info = tarfile.TarInfo("dump.rdb")
             info.size, info.uid, info.gid, info.mode = len(payload), uid, gid, 0o600
             archive.addfile(info, io.BytesIO(payload))
-        time.sleep(0.2)  # let `rm` finish before the snapshot lands
         if not helper.put_archive("/data", buffer.getvalue()):
             raise BackupError("could not copy the snapshot into the volume")
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from lucia_deploy.checklist import run
 from lucia_deploy.checklist.record import FAILED, NOT_DONE, PASSED, SKIPPED, Record
+from lucia_deploy.waiting import WaitTimeout, wait_until
 from tests.checklist import sample
 from tests.checklist.scripted import ScriptedTester
 
@@ -182,12 +183,13 @@ def test_what_a_block_leaves_running_is_killed_when_it_ends(tmp_path: Path) -> N
 def _gone_within(pid: int, seconds: float) -> bool:
     """Killed: no process, or a zombie waiting for init (a SIGKILL lands within moments,
     not at once)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def gone() -> bool:
         try:
-            if "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
-                return True
+            return "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         except FileNotFoundError:
             return True
-        time.sleep(0.05)
-    return False
+    try:
+        wait_until(gone, seconds, f"process {pid} gone", interval=0.05)
+    except WaitTimeout:
+        return False
+    return True

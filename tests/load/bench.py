@@ -31,6 +31,7 @@ import docker
 
 from lucia.settings import Settings
 from lucia.store import Store, make_redis_client
+from lucia_deploy.waiting import wait_until
 from tests.load.driver import SESSIONS, Measurement, drive, percentile
 from tests.support.deployed import Deployed
 from tests.support.processes import start
@@ -96,14 +97,11 @@ async def session_writes(url: str, count: int, password: str | None = None,
 
 def time_to_healthy(container: Any) -> float:
     container.restart(timeout=15)
-    started = time.monotonic()
-    while True:
+
+    def healthy() -> bool:
         container.reload()
-        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            return time.monotonic() - started
-        if time.monotonic() - started > 120:
-            raise SystemExit(f"{container.name} not healthy within 120 s")
-        time.sleep(0.1)
+        return container.attrs["State"].get("Health", {}).get("Status") == "healthy"
+    return wait_until(healthy, 120, f"{container.name} healthy")[1]
 
 
 def row(name: str, m: Measurement, ref: Measurement | None = None) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from lucia_deploy import waiting
 from lucia_deploy.stacks import read_outputs, stack_secrets
 from tests.support import profile
 
@@ -87,14 +87,10 @@ class Deployed:
             return status, payload.decode(errors="replace")
 
     def wait_until(self, predicate: Any, timeout: float, what: str) -> float:
-        """Poll `predicate()` until true; return the seconds it took."""
-        started = time.monotonic()
-        while True:
-            try:
-                if predicate():
-                    return time.monotonic() - started
-            except OSError:
-                pass
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
-            time.sleep(0.25)
+        """Poll `predicate()` until true (connection errors count as not yet); return the
+        seconds it took. Running out is a test failure."""
+        try:
+            return waiting.wait_until(predicate, timeout, what, interval=0.25,
+                                      ignore=(OSError,))[1]
+        except waiting.WaitTimeout as exc:
+            raise AssertionError(str(exc)) from None

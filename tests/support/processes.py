@@ -5,26 +5,25 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+from lucia_deploy.waiting import WaitTimeout, wait_until
 from tests.support.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def wait_http(url: str, process: subprocess.Popen[str], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    try:
+        wait_until(answers, timeout, f"{url} answering", ignore=(OSError,))
+    except WaitTimeout as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def start(module: str, *args: str, env: dict[str, str] | None = None,

@@ -7,10 +7,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis
+
+from lucia_deploy.waiting import WaitTimeout, wait_until
 
 
 def free_port() -> int:
@@ -46,16 +47,18 @@ class RedisServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") \
-                        from None
-                time.sleep(0.05)
+        process = self.process
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited ({process.returncode}) on port "
+                                   f"{self.port}")
+            return bool(client.ping())
+        try:
+            wait_until(answers, timeout, f"redis-server on port {self.port}", interval=0.05,
+                       ignore=(redis.ConnectionError,))
+        except WaitTimeout as exc:
+            raise RuntimeError(str(exc)) from None
         client.close()
 
     def client(self) -> redis.Redis:

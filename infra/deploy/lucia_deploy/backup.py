@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import docker.errors
 from lucia_deploy import apply, stacks
 from lucia_deploy.images import REPO
 from lucia_deploy.progress import say
+from lucia_deploy.waiting import WaitTimeout, wait_until
 
 BACKUPS = REPO / "backups"
 # Everything in the data volume, dot files (an AOF directory's manifest) included.
@@ -51,11 +52,7 @@ def backup(client: docker.DockerClient, stack: str, target: Path | None) -> Path
     container = client.containers.get(outputs["redis_container"])
     before = _redis_cli(container, "LASTSAVE")
     _redis_cli(container, "BGSAVE")
-    started = time.monotonic()
-    while _redis_cli(container, "LASTSAVE") == before:
-        if time.monotonic() - started > 60:
-            raise BackupError("BGSAVE did not finish within 60 s")
-        time.sleep(0.1)
+    _wait(lambda: _redis_cli(container, "LASTSAVE") != before, 60, "BGSAVE finishing")
     keys = _redis_cli(container, "DBSIZE")
     stream, _ = container.get_archive("/data/dump.rdb")
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
@@ -72,6 +69,14 @@ def backup(client: docker.DockerClient, stack: str, target: Path | None) -> Path
     return target
 
 
+def _wait(check: Callable[[], bool], timeout: float, what: str,
+          detail: Callable[[], str] = lambda: "") -> None:
+    try:
+        wait_until(check, timeout, what)
+    except WaitTimeout as exc:
+        raise BackupError(f"{exc} {detail()}".strip()) from None
+
+
 def _rebuild_aof(client: docker.DockerClient, image: str, volume_name: str) -> None:
     loader = client.containers.run(
         image, entrypoint=["redis-server", "--appendonly", "no", "--dir", "/data",
@@ -84,22 +89,16 @@ def _rebuild_aof(client: docker.DockerClient, image: str, volume_name: str) -> N
             result = loader.exec_run(["redis-cli", *args])
             return result.output.decode().strip()
 
-        started = time.monotonic()
-        while "loading:0" not in cli("INFO", "persistence"):
-            if time.monotonic() - started > 60:
-                raise BackupError("the snapshot did not load within 60 s: "
-                                  + loader.logs(tail=10).decode())
-            time.sleep(0.1)
+        _wait(lambda: "loading:0" in cli("INFO", "persistence"), 60, "the snapshot loading",
+              detail=lambda: loader.logs(tail=10).decode())
         keys = cli("DBSIZE")
         cli("CONFIG", "SET", "appendonly", "yes")
-        while True:
+
+        def rewritten() -> bool:
             info = cli("INFO", "persistence")
-            if "aof_enabled:1" in info and "aof_rewrite_in_progress:0" in info and \
-                    "aof_rewrite_scheduled:0" in info:
-                break
-            if time.monotonic() - started > 120:
-                raise BackupError("the AOF was not rebuilt within 120 s")
-            time.sleep(0.1)
+            return all(flag in info for flag in ("aof_enabled:1", "aof_rewrite_in_progress:0",
+                                                 "aof_rewrite_scheduled:0"))
+        _wait(rewritten, 120, "the AOF rebuild")
         say(f"loaded {keys} keys and rebuilt the AOF")
         cli("SHUTDOWN", "SAVE")
         loader.wait(timeout=30)

@@ -4,7 +4,6 @@ update in place, remove with the stop grace, and wait until healthy."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ import docker.types
 
 from lucia_deploy import provider
 from lucia_deploy.progress import say
+from lucia_deploy.waiting import WaitTimeout, wait_until
 
 
 class ApplyError(RuntimeError):
@@ -151,25 +151,26 @@ def remove(client: docker.DockerClient, ref: str, grace: Any, remove_volumes: bo
 
 
 def wait_healthy(client: docker.DockerClient, name: str, timeout: float) -> None:
-    started = time.monotonic()
     last = ""
-    while True:
+
+    def healthy() -> bool:
+        nonlocal last
         container = client.containers.get(name)
         state = container.attrs["State"]
         health = (state.get("Health") or {}).get("Status", "none")
-        if state["Status"] != "running":
+        if state["Status"] != "running":  # waiting longer cannot help: say why now
             logs = container.logs(tail=30).decode(errors="replace")
             raise Unhealthy(f"{name} is {state['Status']} (exit {state.get('ExitCode')})"
                             f"; last log lines:\n{logs}")
-        if health in ("healthy", "none"):
-            if health != last:
-                say(f"{name}: {health} after {time.monotonic() - started:.1f} s")
-            return
-        if health != last:
+        if health != last and health not in ("healthy", "none"):
             say(f"{name}: {health} ...")
-            last = health
-        if time.monotonic() - started > timeout:
-            logs = container.logs(tail=30).decode(errors="replace")
-            raise Unhealthy(f"{name} not healthy after {timeout:.0f} s ({health}); "
-                            f"last log lines:\n{logs}")
-        time.sleep(0.5)
+        last = health
+        return health in ("healthy", "none")
+
+    try:
+        _, took = wait_until(healthy, timeout, f"{name} healthy", interval=0.5)
+    except WaitTimeout:
+        logs = client.containers.get(name).logs(tail=30).decode(errors="replace")
+        raise Unhealthy(f"{name} not healthy after {timeout:.0f} s ({last}); "
+                        f"last log lines:\n{logs}") from None
+    say(f"{name}: {last} after {took:.1f} s")

@@ -4,6 +4,9 @@ plain passes counts them (an empty parametrization must never read as green)."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
+
+import pytest
 
 from lucia_deploy import verify
 from lucia_deploy.images import REPO
@@ -49,3 +52,13 @@ def test_a_checklist_run_that_cannot_start_is_a_broken_layer() -> None:
         assert not (REPO / "reports" / STACK / "checklist.xml").exists()
     finally:
         shutil.rmtree(REPO / "reports" / STACK, ignore_errors=True)
+
+
+def test_a_gates_table_without_a_profile_or_a_layer_kind_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "gates.toml"
+    table.write_text('[[full]]\nname = "hardening"\npytest = ["tests/infra"]\n')
+    with pytest.raises(verify.GatesError, match="no layers for the live profile"):
+        verify.load_layers(table)
+    table.write_text('[[full]]\nname = "x"\n[[live]]\nname = "y"\ntool = "checklist"\n')
+    with pytest.raises(verify.GatesError, match="layer 'x' of full names neither"):
+        verify.load_layers(table)

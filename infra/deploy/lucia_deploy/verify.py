@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,26 +18,40 @@ from lucia_deploy import profiles, stacks
 from lucia_deploy.checklist.record import new_run_dir
 from lucia_deploy.images import REPO
 
-# The checklist layer is no pytest run: it is the checklist tool's automatic walk
-# (`python -m lucia_deploy.checklist --auto`), read back from the run's JUnit like the rest.
+# The layers each profile runs are declared beside the tests, in GATES; a layer is pytest
+# over paths, or (paths None) the checklist tool's automatic walk (`python -m
+# lucia_deploy.checklist --auto`), read back from the run's JUnit like the rest.
+GATES = REPO / "tests" / "gates.toml"
 CHECKLIST = None
-# The layers of each profile (lucia_deploy/profiles.py): full drives the simulators, live
-# is safe against a real home (dry-run turns, its sessions deleted).
-LAYERS: dict[str, tuple[tuple[str, list[str] | None], ...]] = {
-    profiles.FULL: (
-        ("hardening", ["tests/infra"]),
-        ("behaviour", ["tests/functional/test_behaviour.py"]),
-        ("checklist", CHECKLIST),
-        ("contract", ["tests/functional/test_contract.py"]),
-    ),
-    profiles.LIVE: (
-        ("hardening", ["tests/infra"]),
-        ("behaviour", ["tests/functional/test_live.py"]),
-        ("checklist", CHECKLIST),
-        ("contract", ["tests/functional/test_contract.py"]),
-    ),
-}
+Layers = dict[str, tuple[tuple[str, list[str] | None], ...]]
 
+
+class GatesError(ValueError):
+    """tests/gates.toml does not declare what verify needs; the message says what."""
+
+
+def load_layers(path: Path = GATES) -> Layers:
+    with path.open("rb") as handle:
+        table = tomllib.load(handle)
+    layers: Layers = {}
+    for profile in (profiles.FULL, profiles.LIVE):
+        entries = table.get(profile)
+        if not entries:
+            raise GatesError(f"{path.name} declares no layers for the {profile} profile")
+        declared = []
+        for entry in entries:
+            if entry.get("tool") == "checklist":
+                declared.append((entry["name"], CHECKLIST))
+            elif entry.get("pytest"):
+                declared.append((entry["name"], list(entry["pytest"])))
+            else:
+                raise GatesError(f"{path.name}: layer {entry.get('name')!r} of {profile} "
+                                 "names neither pytest paths nor tool = \"checklist\"")
+        layers[profile] = tuple(declared)
+    return layers
+
+
+LAYERS = load_layers()
 
 @dataclass
 class Result:

@@ -26,8 +26,11 @@ from pulumi.runtime import rpc
 
 from lucia_deploy import provider
 
-# The engine's marker of a secret inside serialized properties, taken from the SDK (not
-# copied) so an SDK change cannot silently break unwrapping.
+# The engine's marker of a secret inside serialized properties. The SDK keeps it private
+# (pulumi.runtime.rpc); it is part of the engine's wire protocol (sdk/go/common/resource/
+# sig/sig.go, shared by every language SDK), so it is read from the SDK here and
+# tests/program/test_recorder_protocol.py holds it to the protocol's values: an SDK that moved or
+# changed it fails that test, not a deployment.
 SECRET_SIG = rpc._special_sig_key
 SECRET_MARK = rpc._special_secret_sig
 # A mock id names its resource, so the applier can put the real id in its place.

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from lucia.openapi import build_openapi
+from lucia_deploy.verify import junit_cases
 from tests.support.deployed import Deployed
 
 SEED = int(os.environ.get("LUCIA_CONTRACT_SEED", "20261127"))
@@ -152,12 +152,10 @@ def test_st_run_with_the_project_config(deployed: Deployed, tmp_path: Path) -> N
          *auth], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     summary = result.stdout[-3000:]
     assert result.returncode == 0, summary
-    suites = ElementTree.parse(report).getroot()
-    tests = sum(int(s.get("tests", 0)) for s in suites.iter("testsuite"))
-    failures = sum(int(s.get("failures", 0)) + int(s.get("errors", 0))
-                   for s in suites.iter("testsuite"))
-    assert tests > 0, "st run executed no test cases"
-    assert failures == 0, f"st run: {failures} of {tests} cases failed"
+    cases = junit_cases(report)
+    failed = [case.name for case in cases if case.outcome == "failed"]
+    assert cases, "st run executed no test cases"
+    assert not failed, f"st run: {len(failed)} of {len(cases)} cases failed: {failed[:5]}"
     print(f"\nst run: {summary.strip().splitlines()[-1]}")
 
 

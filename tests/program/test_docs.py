@@ -51,3 +51,20 @@ def test_deployment_guide_lists_every_exit_code() -> None:
     text = (REPO / "docs" / "deployment.md").read_text()
     rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", text, re.MULTILINE))
     assert sorted(int(code) for code in rows) == sorted(int(code) for code in Exit)
+
+
+def test_readme_layout_lists_every_room_and_only_rooms_that_exist() -> None:
+    """The README's layout block: every path it names exists, and every directory under
+    tests/ and every top-level source directory appears in it."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    named = {line.split()[0].rstrip(",") for line in block.splitlines()
+             if line.strip() and not line.startswith(" ")}
+    for path in named:
+        if "<" not in path:
+            assert (REPO / path).exists(), f"README layout names {path}, which does not exist"
+    rooms = {f"tests/{p.name}/" for p in (REPO / "tests").iterdir()
+             if p.is_dir() and any(p.glob("*.py"))}
+    rooms |= {f"{name}/" for name in ("sims", "checklists", "docs")}
+    missing = sorted(rooms - named)
+    assert not missing, f"README layout misses {missing}"

@@ -20,7 +20,7 @@ def main() -> None:
     except SettingsError as exc:
         print(f"lucia: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.library_log_level)
     logging.getLogger("lucia").info(
         "starting", extra={"version": __version__, "port": settings.port,
                            "llmProvider": settings.chat_model.provider.value,
@@ -29,7 +29,7 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     loop.set_debug(settings.build_configuration == "Debug")
     # run_app handles SIGTERM: stop accepting, let in-flight requests finish within
-    # shutdown_timeout, then run cleanup (which closes Redis).
+    # shutdown_timeout, then run the cleanup contexts (each closes its client).
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout_seconds, access_log=None,
                 print=None, handle_signals=True, loop=loop)

@@ -2,7 +2,9 @@
 
 JSON-RPC errors travel in a 200 response, as the A2A spec's JSON-RPC binding says; HTTP
 statuses are only for what happens before JSON-RPC starts (unknown agent 404, wrong
-content type 415, body too large 413, API key 401).
+content type 415, body too large 413, API key 401, a bad X-Lucia-Dry-Run 400). Requests
+are read with the models of lucia/schemas/a2a.py; domain errors become JSON-RPC errors in
+one place, `rpc_error`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,27 @@ import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import MISSING, ValidationError
 
 from lucia import keys
-from lucia.errors import LuciaError, StorageFull, TaskNotCancelable, TaskNotFound
-from lucia.http_errors import ApiError
-from lucia.validation import check_id, check_message, parse_dry_run, read_body
-from lucia.views import agent_id_of
+from lucia.errors import (
+    InvalidInput,
+    LuciaError,
+    TaskNotCancelable,
+    TaskNotFound,
+    UnsupportedPart,
+)
+from lucia.http_input import agent_id_of, dry_run_of, read_body
+from lucia.schemas.a2a import (
+    JsonRpcError,
+    JsonRpcRequest,
+    JsonRpcResponse,
+    MessageSendParams,
+    RpcId,
+    TaskIdParams,
+    TaskQueryParams,
+)
+from lucia.validation import MAX_CHARS, validate
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -33,6 +50,13 @@ UNSUPPORTED_METHODS = {"message/stream", "tasks/resubscribe"}
 PUSH_METHODS = {"tasks/pushNotificationConfig/set", "tasks/pushNotificationConfig/get",
                 "tasks/pushNotificationConfig/list", "tasks/pushNotificationConfig/delete"}
 
+CODE_BY_ERROR: dict[type[LuciaError], int] = {
+    TaskNotFound: TASK_NOT_FOUND,
+    TaskNotCancelable: TASK_NOT_CANCELABLE,
+    UnsupportedPart: CONTENT_TYPE_NOT_SUPPORTED,
+    InvalidInput: INVALID_PARAMS,
+}
+
 
 class RpcError(Exception):
     def __init__(self, code: int, message: str, data: Any = None) -> None:
@@ -42,99 +66,70 @@ class RpcError(Exception):
         self.data = data
 
 
-def _error(request_id: Any, error: RpcError) -> web.Response:
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.data is not None:
-        body["data"] = error.data
-    return web.json_response({"jsonrpc": "2.0", "id": request_id, "error": body})
+def rpc_error(error: LuciaError) -> RpcError:
+    """The JSON-RPC error for a domain error. `data` says what the code alone cannot: the
+    rule or the failing dependency (the REST API's error code), when to retry, the part
+    kind that is not supported."""
+    code = next((CODE_BY_ERROR[kind] for kind in type(error).__mro__ if kind in CODE_BY_ERROR),
+                INTERNAL_ERROR)
+    data: dict[str, Any] | None = {"code": error.code}
+    if isinstance(error, UnsupportedPart):
+        data = {"kind": error.kind}
+    elif isinstance(error, TaskNotFound | TaskNotCancelable):
+        data = None  # the JSON-RPC code says it all
+    elif error.retry_after is not None:
+        data = {"code": error.code, "retryAfter": error.retry_after}
+    return RpcError(code, error.message, data)
 
 
-def _params(envelope: dict[str, Any]) -> dict[str, Any]:
-    params = envelope.get("params")
-    if not isinstance(params, dict):
-        raise RpcError(INVALID_PARAMS, "params must be an object")
-    return params
+def _reply(request_id: RpcId | None, result: Any = None,
+           error: RpcError | None = None) -> web.Response:
+    if error is None:
+        # The result is a stored task, passed on as it was stored (tests check it against
+        # the contract's Task).
+        return web.json_response({"jsonrpc": "2.0", "id": request_id, "result": result})
+    body = JsonRpcResponse(jsonrpc="2.0", id=request_id, error=JsonRpcError(
+        code=error.code, message=error.message,
+        data=MISSING if error.data is None else error.data))
+    return web.json_response(body.model_dump(mode="json"))
 
 
-def _task_id(params: dict[str, Any]) -> str:
-    task_id = params.get("id")
-    if not isinstance(task_id, str):
-        raise RpcError(INVALID_PARAMS, "params.id must be a task id string")
-    try:
-        return check_id(task_id, "params.id", "invalid_task_id")
-    except ApiError as exc:
-        raise RpcError(INVALID_PARAMS, exc.message) from None
-
-
-def _message_text(params: dict[str, Any], max_chars: int) -> tuple[str, dict[str, Any]]:
-    message = params.get("message")
-    if not isinstance(message, dict):
-        raise RpcError(INVALID_PARAMS, "params.message must be an object")
-    if message.get("role") != "user":
-        raise RpcError(INVALID_PARAMS, 'params.message.role must be "user"')
-    if not isinstance(message.get("messageId"), str) or not message["messageId"]:
-        raise RpcError(INVALID_PARAMS, "params.message.messageId must be a non-empty string")
-    parts = message.get("parts")
-    if not isinstance(parts, list) or not parts:
-        raise RpcError(INVALID_PARAMS, "params.message.parts must be a non-empty list")
-    texts = []
-    for part in parts:
-        if not isinstance(part, dict):
-            raise RpcError(INVALID_PARAMS, "each part must be an object")
-        if part.get("kind") != "text":
-            raise RpcError(CONTENT_TYPE_NOT_SUPPORTED, "only text parts are supported",
-                           {"kind": part.get("kind")})
-        if not isinstance(part.get("text"), str):
-            raise RpcError(INVALID_PARAMS, "a text part needs a string text")
-        texts.append(part["text"])
-    try:
-        text = check_message("\n".join(texts), max_chars)
-    except ApiError as exc:
-        raise RpcError(INVALID_PARAMS, exc.message, {"code": exc.code}) from None
-    return text, message
-
-
-async def _message_send(request: web.Request, agent_id: str, params: dict[str, Any]) -> Any:
+async def _message_send(request: web.Request, agent_id: str, raw_params: Any,
+                        dry_run: bool) -> Any:
     settings = request.app[keys.SETTINGS]
-    text, message = _message_text(params, settings.max_message_chars)
-    context_id = message.get("contextId")
-    if context_id is not None:
-        if not isinstance(context_id, str):
-            raise RpcError(INVALID_PARAMS, "params.message.contextId must be a string")
-        try:
-            check_id(context_id, "contextId", "invalid_session_id")
-        except ApiError as exc:
-            raise RpcError(INVALID_PARAMS, exc.message) from None
-    if message.get("taskId") is not None:
-        task_id = _task_id({"id": message["taskId"]})
-        task = await request.app[keys.STORE].get_task(task_id)  # TaskNotFound if absent
-        raise RpcError(INVALID_PARAMS, f"task {task_id!r} is {task['status']['state']} and "
-                       "cannot take more messages; send without taskId to start a new task")
+    params = validate(MessageSendParams, raw_params, {MAX_CHARS: settings.max_message_chars})
+    message = params.message
+    if message.taskId is not None:
+        task = await request.app[keys.STORE].get_task(message.taskId)  # TaskNotFound if absent
+        raise RpcError(INVALID_PARAMS, f"task {message.taskId!r} is {task['status']['state']} "
+                       "and cannot take more messages; send without taskId to start a new task")
     outcome = await request.app[keys.CONVERSATION].turn(
-        text, context_id, agent_id=agent_id, message_id=message["messageId"],
-        dry_run=parse_dry_run(request.headers))
+        message.text, message.contextId, agent_id=agent_id, message_id=message.messageId,
+        dry_run=dry_run)
     return outcome.task
 
 
-async def _tasks_get(request: web.Request, params: dict[str, Any]) -> Any:
-    task = await request.app[keys.STORE].get_task(_task_id(params))
-    history_length = params.get("historyLength")
+async def _tasks_get(request: web.Request, raw_params: Any) -> Any:
+    task = await request.app[keys.STORE].get_task(validate(TaskIdParams, raw_params).id)
+    # historyLength is read after the lookup: an unknown task is -32001 whatever else the
+    # params hold, as clients have always been told.
+    history_length = validate(TaskQueryParams, raw_params).historyLength
     if history_length is not None:
-        if not isinstance(history_length, int) or isinstance(history_length, bool) \
-                or history_length < 0:
-            raise RpcError(INVALID_PARAMS, "params.historyLength must be a non-negative integer")
         task["history"] = task["history"][-history_length:] if history_length else []
     return task
 
 
-async def _dispatch(request: web.Request, agent_id: str, envelope: dict[str, Any]) -> Any:
-    method = envelope["method"]
+async def _dispatch(request: web.Request, agent_id: str, envelope: JsonRpcRequest,
+                    dry_run: bool) -> Any:
+    method = envelope.method
+    params = None if envelope.params is MISSING else envelope.params
     if method == "message/send":
-        return await _message_send(request, agent_id, _params(envelope))
+        return await _message_send(request, agent_id, params, dry_run)
     if method == "tasks/get":
-        return await _tasks_get(request, _params(envelope))
+        return await _tasks_get(request, params)
     if method == "tasks/cancel":
-        return await request.app[keys.CONVERSATION].cancel_task(_task_id(_params(envelope)))
+        task_id = validate(TaskIdParams, params).id
+        return await request.app[keys.CONVERSATION].cancel_task(task_id)
     if method in UNSUPPORTED_METHODS:
         raise RpcError(UNSUPPORTED_OPERATION, f"{method} is not supported by this agent")
     if method in PUSH_METHODS:
@@ -142,39 +137,37 @@ async def _dispatch(request: web.Request, agent_id: str, envelope: dict[str, Any
     raise RpcError(METHOD_NOT_FOUND, f"method {method!r} not found")
 
 
-def _valid_id(value: Any) -> bool:
-    return isinstance(value, str | int) and not isinstance(value, bool)
+def _envelope(body: Any) -> JsonRpcRequest | web.Response:
+    """The request, or the -32600 reply to a request that is not JSON-RPC 2.0."""
+    try:
+        return JsonRpcRequest.model_validate(body)
+    except ValidationError as exc:
+        failed = {error["loc"][:1] for error in exc.errors()}
+    if () in failed:
+        return _reply(None, error=RpcError(INVALID_REQUEST, "the request must be a JSON-RPC "
+                                                            "object (batches are not supported)"))
+    # Echo the id when it is a valid one: the client can then match the error to its call.
+    request_id = None if ("id",) in failed else body["id"]
+    return _reply(request_id, error=RpcError(INVALID_REQUEST, 'a request needs jsonrpc "2.0", '
+                                                              "a string method and a string "
+                                                              "or integer id"))
 
 
 async def handle(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
-    parse_dry_run(request.headers)  # a bad header is an HTTP 400, before any JSON-RPC
+    dry_run = dry_run_of(request)  # a bad header is an HTTP 400, before any JSON-RPC
     raw = await read_body(request, request.app[keys.SETTINGS].max_body_bytes)
     try:
-        envelope = json.loads(raw)
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(None, RpcError(PARSE_ERROR, f"parse error: {exc}"))
-    if not isinstance(envelope, dict):
-        return _error(None, RpcError(INVALID_REQUEST, "the request must be a JSON-RPC object "
-                                                      "(batches are not supported)"))
-    request_id = envelope.get("id")
-    if (envelope.get("jsonrpc") != "2.0" or not isinstance(envelope.get("method"), str)
-            or not _valid_id(request_id)):
-        return _error(request_id if _valid_id(request_id) else None,
-                      RpcError(INVALID_REQUEST, 'a request needs jsonrpc "2.0", a string '
-                                                "method and a string or integer id"))
+        return _reply(None, error=RpcError(PARSE_ERROR, f"parse error: {exc}"))
+    envelope = _envelope(body)
+    if isinstance(envelope, web.Response):
+        return envelope
     try:
-        result = await _dispatch(request, agent_id, envelope)
+        result = await _dispatch(request, agent_id, envelope, dry_run)
     except RpcError as exc:
-        return _error(request_id, exc)
-    except TaskNotFound as exc:
-        return _error(request_id, RpcError(TASK_NOT_FOUND, exc.message))
-    except TaskNotCancelable as exc:
-        return _error(request_id, RpcError(TASK_NOT_CANCELABLE, exc.message))
+        return _reply(envelope.id, error=exc)
     except LuciaError as exc:
-        data: dict[str, Any] = {"code": exc.code}
-        if isinstance(exc, StorageFull):
-            data["retryAfter"] = exc.retry_after
-        return _error(request_id, RpcError(INTERNAL_ERROR, exc.message, data))
-    return web.json_response({"jsonrpc": "2.0", "id": request_id, "result": result})
-
+        return _reply(envelope.id, error=rpc_error(exc))
+    return _reply(envelope.id, result=result)

@@ -1,12 +1,14 @@
-"""The application factory: wire settings to stores, models and agents."""
+"""The application factory: wire settings to stores, models and agents, and give each
+external resource its own cleanup context."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from lucia import __version__, keys, middlewares
+from lucia.agents.base import Agent
 from lucia.agents.climate import ClimateAgent
 from lucia.agents.general import GeneralAssistant
 from lucia.agents.lights import LightAgent
@@ -14,7 +16,7 @@ from lucia.capacity import CapacityMonitor
 from lucia.conversation import Conversation
 from lucia.health import HealthChecker
 from lucia.homeassistant import HomeAssistant
-from lucia.llm import ChatModel, make_chat_model, make_embedder
+from lucia.llm import ChatModel, OpenAIEmbedder, make_chat_model, make_embedder
 from lucia.matching import EntityMatcher
 from lucia.metrics import Metrics
 from lucia.orchestrator import Orchestrator
@@ -23,9 +25,42 @@ from lucia.routes import setup_routes
 from lucia.settings import Settings
 from lucia.store import Store, make_redis_client
 
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+# Each context runs its start-up part when the app starts, and its shutdown part after
+# in-flight requests have drained (in reverse order). aiohttp runs every shutdown part
+# even when another fails, so one resource that fails to close does not leak the others.
+
+
+def redis_pool(store: Store) -> CleanupContext:
+    """Redis connects on first use, so a service started before Redis still starts (and
+    says Unhealthy); at shutdown its connection pool is closed."""
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await store.close()
+    return context
+
+
+def llm_client(model: ChatModel | OpenAIEmbedder) -> CleanupContext:
+    """A model's HTTP client (the openai SDK's connection pool)."""
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await model.aclose()
+    return context
+
+
+def home_assistant_session(home_assistant: HomeAssistant) -> CleanupContext:
+    """Home Assistant's HTTP session, opened at start-up: it belongs to the running loop."""
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await home_assistant.open()
+        yield
+        await home_assistant.close()
+    return context
+
 
 def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> web.Application:
-    """Build the app. Synchronous and side-effect free: connections open lazily."""
+    """Build the app. Synchronous and side-effect free: connections open when it starts
+    (or, for Redis, on first use)."""
     app = web.Application(
         middlewares=[middlewares.observe, middlewares.errors, middlewares.api_key],
         client_max_size=settings.max_body_bytes,
@@ -39,8 +74,8 @@ def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> we
     model = chat_model or make_chat_model(settings, metrics)
     embedder = make_embedder(settings, metrics)
     matcher = EntityMatcher(embedder, settings.embedding_match_threshold)
-    agents = [LightAgent(home_assistant, matcher), ClimateAgent(home_assistant, matcher),
-              GeneralAssistant(model)]
+    agents: list[Agent] = [LightAgent(home_assistant, matcher),
+                           ClimateAgent(home_assistant, matcher), GeneralAssistant(model)]
     orchestrator = Orchestrator(agents, model, metrics, settings.routing_confidence_threshold,
                                 settings.agent_timeout_seconds)
 
@@ -57,15 +92,11 @@ def create_app(settings: Settings, *, chat_model: ChatModel | None = None) -> we
     app[keys.HEALTH] = HealthChecker(store, home_assistant, model, capacity,
                                      settings.health_cache_seconds)
 
-    async def clients(app: web.Application) -> AsyncIterator[None]:
-        yield
-        # Runs after in-flight requests drained on shutdown.
-        await home_assistant.close()
-        for closable in (model, embedder):
-            if hasattr(closable, "aclose"):
-                await closable.aclose()
-        await store.close()
-
-    app.cleanup_ctx.append(clients)
+    app.cleanup_ctx.append(redis_pool(store))
+    app.cleanup_ctx.append(llm_client(model))
+    if embedder is not None:
+        app.cleanup_ctx.append(llm_client(embedder))
+    if home_assistant.configured:
+        app.cleanup_ctx.append(home_assistant_session(home_assistant))
     setup_routes(app)
     return app

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from lucia.errors import LuciaError
 from lucia.metrics import Metrics
@@ -25,7 +26,11 @@ from lucia.store import Counts, Memory, Store
 
 log = logging.getLogger("lucia.capacity")
 
-OK, HIGH, FULL, UNKNOWN = "Ok", "High", "Full", "Unknown"
+StorageState = Literal["Ok", "High", "Full", "Unknown"]
+OK: Final = "Ok"
+HIGH: Final = "High"
+FULL: Final = "Full"
+UNKNOWN: Final = "Unknown"
 REFUSAL_MEMORY_SECONDS = 10.0
 PRUNE_BATCH = 20
 # Bound one check's pruning, so a request never waits on a long purge.
@@ -34,7 +39,7 @@ PRUNE_BATCHES_PER_CHECK = 50
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    state: str
+    state: StorageState
     memory: Memory | None = None
     counts: Counts | None = None
     watermark: float = 0.0
@@ -56,7 +61,7 @@ class Storage:
         return None
 
 
-def classify(memory: Memory, watermark: float, refused_recently: bool = False) -> str:
+def classify(memory: Memory, watermark: float, refused_recently: bool = False) -> StorageState:
     if memory.max <= 0:
         return UNKNOWN
     if memory.used >= memory.max:

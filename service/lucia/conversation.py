@@ -63,7 +63,8 @@ class TurnOutcome:
 
     @property
     def task_id(self) -> str:
-        return self.task["id"]
+        task_id: str = self.task["id"]
+        return task_id
 
 
 class Conversation:

@@ -1,5 +1,6 @@
-"""Domain errors. Store, LLM and Home Assistant code raise these; only the HTTP layer
-turns them into status codes (see `http_errors.py`)."""
+"""Domain errors. Validation, store, LLM and Home Assistant code raise these; the HTTP layer
+(`http_errors.py`) and the A2A layer (`a2a.py`) each map them once, to a status or to a
+JSON-RPC error."""
 
 from __future__ import annotations
 
@@ -8,10 +9,29 @@ class LuciaError(Exception):
     """Base of every error the service raises on purpose."""
 
     code = "internal_error"
+    # Seconds after which the same request may succeed; None: retrying will not help.
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class InvalidInput(LuciaError):
+    """A request broke the contract; `code` names how (invalid_request, empty_message,
+    message_too_long, unknown_field, invalid_session_id, invalid_task_id)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnsupportedPart(InvalidInput):
+    """A message part of a kind lucia does not take (it reads text parts only)."""
+
+    def __init__(self, kind: object) -> None:
+        super().__init__("unsupported_part", "only text parts are supported")
+        self.kind = kind
 
 
 class RedisUnavailable(LuciaError):

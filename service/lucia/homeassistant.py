@@ -17,7 +17,8 @@ class HomeAssistant:
         token = settings.home_assistant_token
         self._headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         self._timeout = aiohttp.ClientTimeout(total=settings.home_assistant_timeout_seconds)
-        self._ssl = None if settings.home_assistant_verify_ssl else False
+        # True: verify with the default context; False: do not verify.
+        self._ssl = settings.home_assistant_verify_ssl
         self._metrics = metrics
         self._session: aiohttp.ClientSession | None = None
 
@@ -25,14 +26,25 @@ class HomeAssistant:
     def configured(self) -> bool:
         return bool(self._base)
 
-    def _client(self) -> aiohttp.ClientSession:
+    async def open(self) -> None:
+        """Open the HTTP session. The app's cleanup context calls this at start-up: a
+        ClientSession belongs to the running event loop, so it cannot open in create_app."""
         if self._session is None:
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
-        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._session is None or self._session.closed
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Home Assistant's session is not open: the app opens it at "
+                               "start-up (lucia/app.py)")
+        return self._session
 
     async def _request(self, operation: str, method: str, path: str,
                        json: dict[str, Any] | None = None) -> Any:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from lucia import errors
+from lucia.schemas.rest import Error, ErrorDetail
 
 STATUS_BY_ERROR: dict[type[errors.LuciaError], int] = {
+    errors.InvalidInput: 400,
     errors.NotFound: 404,
     errors.TaskNotCancelable: 409,
     errors.RedisUnavailable: 503,
@@ -20,7 +22,8 @@ STATUS_BY_ERROR: dict[type[errors.LuciaError], int] = {
 
 
 class ApiError(Exception):
-    """A client error found by the HTTP layer (bad input, auth, content type)."""
+    """A refusal only HTTP has words for: the API key, the content type, the body's size
+    and its JSON encoding."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -37,13 +40,13 @@ def status_for(error: errors.LuciaError) -> int:
 
 
 def headers_for(error: errors.LuciaError) -> dict[str, str] | None:
-    """Headers an error carries: when to retry a refusal for lack of storage."""
-    if isinstance(error, errors.StorageFull):
+    """Headers an error carries: when to retry (a refusal for lack of storage)."""
+    if error.retry_after is not None:
         return {"Retry-After": str(error.retry_after)}
     return None
 
 
 def json_error(status: int, code: str, message: str,
                headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status,
-                             headers=headers)
+    body = Error(error=ErrorDetail(code=code, message=message))
+    return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)

@@ -33,6 +33,13 @@ class ChatModel(Protocol):
 
     async def complete(self, messages: list[Message]) -> str: ...
 
+    async def probe(self) -> None:
+        """Raise LlmUnavailable unless the model's endpoint answers (callers bound the
+        wait with asyncio.timeout)."""
+
+    async def aclose(self) -> None:
+        """Release the model's connections (at shutdown)."""
+
 
 class Embedder(Protocol):
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
@@ -71,12 +78,20 @@ def make_openai_client(conn: ModelConnection, settings: Settings) -> openai.Asyn
     raise ValueError(f"provider {conn.provider.value} has no OpenAI-compatible client")
 
 
+# The probe's request per provider: the cheapest GET each documents, no tokens spent.
+# Azure AI Inference lists no models; its `GET /info` describes the deployed one.
+_PROBE_PATH = {Provider.AZURE_AI_INFERENCE: "/info"}
+# Credentials refused: every chat call would fail too (as would any 5xx).
+_PROBE_FAILS = frozenset({401, 403})
+
+
 class _Instrumented:
     """Times each call and turns SDK errors into domain errors."""
 
     def __init__(self, conn: ModelConnection, client: openai.AsyncOpenAI, metrics: Metrics,
                  deadline: float) -> None:
         self.provider = conn.provider.value
+        self._probe_path = _PROBE_PATH.get(conn.provider)
         self._model = conn.model
         self._client = client
         self._metrics = metrics
@@ -101,6 +116,30 @@ class _Instrumented:
         finally:
             self._metrics.llm_latency.labels(self.provider, operation).observe(
                 time.perf_counter() - started)
+
+    async def probe(self) -> None:
+        """Is the endpoint there, and does it take our key? One GET (`models.list()`,
+        which every OpenAI-compatible provider serves, or `_PROBE_PATH`), not retried.
+
+        Connection errors, timeouts, 401/403 and 5xx fail the probe, as they would fail a
+        chat turn. Any other answer (a 404 or 405, say) still proves the server is there:
+        some compatible servers list no models, and their chat calls work."""
+        client = self._client.with_options(max_retries=0)  # a retry would outlast /health
+        try:
+            if self._probe_path is None:
+                await client.models.list()
+            else:
+                await client.get(self._probe_path, cast_to=object)
+        except openai.APIStatusError as exc:
+            if exc.status_code in _PROBE_FAILS or exc.status_code >= 500:
+                raise LlmUnavailable(f"{self.provider} answered HTTP {exc.status_code}") \
+                    from exc
+        except openai.OpenAIError as exc:  # connection refused, DNS, TLS, timeout
+            raise LlmUnavailable(f"{self.provider}: {type(exc).__name__}") from exc
+
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed()
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -141,6 +180,12 @@ class OfflineChatModel:
 
     provider = Provider.OFFLINE.value
     can_route = False
+
+    async def probe(self) -> None:
+        """Embedded: always there."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def complete(self, messages: list[Message]) -> str:
         user_turns = [m["content"] for m in messages if m.get("role") == "user"]

@@ -46,15 +46,16 @@ class ClientGarbageFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, library_level: str = "WARNING") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The SDKs log request URLs and retries at INFO; keep them at WARNING.
+    # The SDKs log request URLs and retries at INFO and whole wire exchanges at DEBUG: they
+    # get their own level (WARNING unless asked), so LUCIA_LOG_LEVEL=DEBUG stays readable.
     for noisy in ("httpx", "openai", "httpcore", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(library_level)
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, ClientGarbageFilter) for f in server.filters):
         server.addFilter(ClientGarbageFilter())

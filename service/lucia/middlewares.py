@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lucia import keys
-from lucia.errors import LuciaError
+from lucia.errors import InvalidInput, LuciaError
 from lucia.http_errors import ApiError, headers_for, json_error, status_for
 from lucia.logs import request_id_var
 
@@ -62,9 +62,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ApiError as exc:
         return json_error(exc.status, exc.code, exc.message)
     except LuciaError as exc:
-        status = status_for(exc)
-        log.warning("request failed", extra={"code": exc.code, "detail": exc.message})
-        return json_error(status, exc.code, exc.message, headers_for(exc))
+        if not isinstance(exc, InvalidInput):  # bad input is the client's, as ApiErrors are
+            log.warning("request failed", extra={"code": exc.code, "detail": exc.message})
+        return json_error(status_for(exc), exc.code, exc.message, headers_for(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,28 +1,71 @@
 """The OpenAPI 3.1 document: the public contract, served at /openapi.json.
 
-A unit test checks that it validates and that its paths are exactly the routes the app
-registers; the contract gate (schemathesis) tests the running service against it.
+Its schemas are generated from the models the handlers validate and answer with
+(lucia/schemas); this module adds what a model cannot say: the operations, their
+parameters, responses, links and security. A unit test checks that the document validates,
+that its paths are exactly the routes the app registers and that real responses match it;
+the contract gate (schemathesis) tests the running service against it.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
-from lucia.validation import ID_PATTERN, MESSAGE_PATTERN
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
+
+from lucia.http_input import DRY_RUN_HEADER
+from lucia.schemas import a2a, rest
+from lucia.validation import ID_MAX_LENGTH, ID_PATTERN
 
 JSON = "application/json"
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+# Every model in components/schemas, nested ones follow. The A2A params models are
+# referenced by no operation (params is an object whose shape depends on the method) but
+# document each method's params.
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    rest.Error, rest.Alive, rest.Health, rest.AgentHealth, a2a.AgentCard, rest.ChatResponse,
+    rest.Session, a2a.Task, a2a.JsonRpcResponse)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    a2a.JsonRpcRequest, a2a.MessageSendParams, a2a.TaskQueryParams, a2a.TaskIdParams)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+class _ContractSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema without the titles it derives from Python names (components
+    are named by their keys, properties by theirs), and with a model's description (its
+    docstring) on one line."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        json_schema.pop("title", None)
+        if "description" in json_schema:
+            json_schema["description"] = " ".join(json_schema["description"].split())
+        return json_schema
+
+
+@functools.cache
+def _components(max_chars: int) -> dict[str, Any]:
+    models = [rest.chat_request(max_chars), *REQUEST_MODELS, *RESPONSE_MODELS]
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template=REF_TEMPLATE,
+        union_format="primitive_type_array", schema_generator=_ContractSchema)
+    schemas: dict[str, Any] = definitions["$defs"]
+    return schemas
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -39,12 +82,12 @@ def _errors(*statuses: int) -> dict[str, Any]:
              "existing ones continue (docs/capacity.md).",
         504: "The LLM or an agent timed out (llm_timeout, agent_timeout).",
     }
-    return {str(status): _error(texts[status]) for status in statuses}
+    return {str(status): _json(_ref(rest.Error), texts[status]) for status in statuses}
 
 
 def _id_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "pattern": ID_PATTERN, "maxLength": 128}}
+            "schema": {"type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX_LENGTH}}
 
 
 def _agent_param(agent_ids: list[str]) -> dict[str, Any]:
@@ -53,200 +96,12 @@ def _agent_param(agent_ids: list[str]) -> dict[str, Any]:
 
 
 DRY_RUN_PARAMETER = {
-    "name": "X-Lucia-Dry-Run", "in": "header", "required": False,
+    "name": DRY_RUN_HEADER, "in": "header", "required": False,
     "schema": {"type": "string", "enum": ["true", "false"]},
     "description": "true: route, read Home Assistant state, match entities and call the LLM, "
                    "but make no Home Assistant service call; the reply and the task's "
                    "metadata say what would have been done. Any other value is a 400.",
 }
-
-
-def _schemas(max_chars: int) -> dict[str, Any]:
-    text_part = {"type": "object", "required": ["kind", "text"],
-                 "properties": {"kind": {"const": "text"}, "text": {"type": "string"}}}
-    message = {
-        "type": "object", "required": ["kind", "messageId", "role", "parts"],
-        "properties": {
-            "kind": {"const": "message"}, "messageId": {"type": "string"},
-            "role": {"enum": ["user", "agent"]},
-            "parts": {"type": "array", "items": text_part},
-            "contextId": {"type": "string"}, "taskId": {"type": "string"},
-        },
-    }
-    services = {
-        "type": "object", "required": ["redis", "homeAssistant", "llm", "storage"],
-        "properties": {
-            "redis": {"enum": ["Connected", "Disconnected"]},
-            "homeAssistant": {"enum": ["Connected", "Disconnected", "NotConfigured"]},
-            "llm": {"enum": ["Offline", "Configured"]},
-            "storage": {"enum": ["Ok", "High", "Full", "Unknown"]},
-        },
-    }
-    return {
-        "Error": {
-            "type": "object", "required": ["error"],
-            "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }},
-        },
-        "Alive": {"type": "object", "required": ["status", "timestamp"],
-                  "properties": {"status": {"const": "Alive"},
-                                 "timestamp": {"type": "string", "format": "date-time"}}},
-        "Health": {
-            "type": "object",
-            "required": ["status", "timestamp", "version", "services", "reasons"],
-            "properties": {
-                "status": {"enum": ["Healthy", "Degraded", "Unhealthy"]},
-                "timestamp": {"type": "string", "format": "date-time"},
-                "version": {"type": "string"},
-                "services": services,
-                "reasons": {"type": "array", "items": {"type": "string"},
-                            "description": "Why the status is not Healthy (empty if it is)."},
-            },
-        },
-        "AgentHealth": {
-            "type": "object", "required": ["agentId", "status", "timestamp", "services"],
-            "properties": {
-                "agentId": {"type": "string"},
-                "status": {"enum": ["Healthy", "Degraded", "Unhealthy"]},
-                "timestamp": {"type": "string", "format": "date-time"},
-                "services": services,
-            },
-        },
-        "AgentSkill": {
-            "type": "object", "required": ["id", "name", "description", "tags"],
-            "properties": {
-                "id": {"type": "string"}, "name": {"type": "string"},
-                "description": {"type": "string"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "examples": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "AgentCard": {
-            "type": "object",
-            "required": ["name", "description", "url", "version", "capabilities",
-                         "defaultInputModes", "defaultOutputModes", "skills"],
-            "properties": {
-                "protocolVersion": {"type": "string"},
-                "name": {"type": "string"}, "description": {"type": "string"},
-                "url": {"type": "string", "format": "uri"},
-                "preferredTransport": {"type": "string"},
-                "version": {"type": "string"},
-                "capabilities": {
-                    "type": "object",
-                    "required": ["streaming", "pushNotifications", "stateTransitionHistory"],
-                    "properties": {k: {"type": "boolean"} for k in
-                                   ("streaming", "pushNotifications", "stateTransitionHistory")},
-                },
-                "defaultInputModes": {"type": "array", "items": {"type": "string"}},
-                "defaultOutputModes": {"type": "array", "items": {"type": "string"}},
-                "skills": {"type": "array", "items": _ref("AgentSkill")},
-            },
-        },
-        "ChatRequest": {
-            "type": "object", "required": ["message"], "additionalProperties": False,
-            "properties": {
-                "message": {"type": "string", "minLength": 1, "maxLength": max_chars,
-                            "pattern": MESSAGE_PATTERN,
-                            "description": "The user's message."},
-                "sessionId": {"type": "string", "pattern": ID_PATTERN, "maxLength": 128,
-                              "description": "Continue this session; omitted starts one."},
-            },
-        },
-        "ChatResponse": {
-            "type": "object",
-            "required": ["response", "sessionId", "timestamp", "agent", "taskId"],
-            "properties": {
-                "response": {"type": "string"}, "sessionId": {"type": "string"},
-                "timestamp": {"type": "string", "format": "date-time"},
-                "agent": {"type": "string"}, "taskId": {"type": "string"},
-                "dryRun": {"const": True, "description": "Present on a dry run only."},
-                "actions": {"type": "array", "items": _ref("PlannedAction"),
-                            "description": "Dry run only: the Home Assistant service calls "
-                                           "the turn would have made."},
-            },
-        },
-        "PlannedAction": {
-            "type": "object", "required": ["domain", "service", "entityIds", "data"],
-            "properties": {
-                "domain": {"type": "string"}, "service": {"type": "string"},
-                "entityIds": {"type": "array", "items": {"type": "string"}},
-                "data": {"type": "object"},
-            },
-        },
-        "HistoryEntry": {
-            "type": "object", "required": ["role", "content", "timestamp"],
-            "properties": {
-                "role": {"enum": ["user", "assistant"]}, "content": {"type": "string"},
-                "timestamp": {"type": "string", "format": "date-time"},
-                "agent": {"type": "string"},
-                "dryRun": {"const": True, "description": "Stored by a dry-run turn."},
-            },
-        },
-        "Session": {
-            "type": "object",
-            "required": ["sessionId", "createdAt", "lastAccessedAt", "history"],
-            "properties": {
-                "sessionId": {"type": "string"},
-                "createdAt": {"type": "string", "format": "date-time"},
-                "lastAccessedAt": {"type": "string", "format": "date-time"},
-                "history": {"type": "array", "items": _ref("HistoryEntry")},
-            },
-        },
-        "Message": message,
-        "Task": {
-            "type": "object", "required": ["kind", "id", "contextId", "status"],
-            "properties": {
-                "kind": {"const": "task"}, "id": {"type": "string"},
-                "contextId": {"type": "string"},
-                "status": {
-                    "type": "object", "required": ["state", "timestamp"],
-                    "properties": {
-                        "state": {"enum": ["submitted", "working", "completed", "failed",
-                                           "canceled", "rejected", "input-required"]},
-                        "timestamp": {"type": "string", "format": "date-time"},
-                    },
-                },
-                "history": {"type": "array", "items": _ref("Message")},
-                "artifacts": {"type": "array", "items": {
-                    "type": "object", "required": ["artifactId", "parts"],
-                    "properties": {"artifactId": {"type": "string"},
-                                   "name": {"type": "string"},
-                                   "parts": {"type": "array", "items": text_part}},
-                }},
-                "metadata": {"type": "object"},
-            },
-        },
-        "JsonRpcRequest": {
-            "type": "object", "required": ["jsonrpc", "id", "method"],
-            "description": "A2A JSON-RPC 2.0 request: message/send, tasks/get, tasks/cancel.",
-            "properties": {
-                "jsonrpc": {"const": "2.0"},
-                "id": {"type": ["string", "integer"]},
-                "method": {"type": "string",
-                           "examples": ["message/send", "tasks/get", "tasks/cancel"]},
-                "params": {"type": "object"},
-            },
-        },
-        "JsonRpcResponse": {
-            "type": "object", "required": ["jsonrpc", "id"],
-            "description": "Either result (a Task) or error. Error codes: -32700 parse error, "
-                           "-32600 invalid request, -32601 method not found, -32602 invalid "
-                           "params, -32603 internal (data.code names the failing dependency), "
-                           "-32001 task not found, -32002 task not cancelable, -32003 push "
-                           "notifications not supported, -32004 unsupported operation "
-                           "(message/stream), -32005 content type not supported.",
-            "properties": {
-                "jsonrpc": {"const": "2.0"},
-                "id": {"type": ["string", "integer", "null"]},
-                "result": _ref("Task"),
-                "error": {"type": "object", "required": ["code", "message"],
-                          "properties": {"code": {"type": "integer"},
-                                         "message": {"type": "string"}, "data": {}}},
-            },
-        },
-    }
 
 
 def build_openapi(version: str, max_chars: int, agent_ids: list[str],
@@ -256,7 +111,7 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
     agent = _agent_param(agent_ids)
     session = _id_param("sessionId", "A session id (the chat's sessionId).")
     task = _id_param("taskId", "A task id (the chat's taskId).")
-    secured = [{"ApiKey": []}] if api_key_required else []
+    secured: list[dict[str, list[str]]] = [{"ApiKey": []}] if api_key_required else []
     chat_links = {
         "GetSession": {"operationId": "getSession",
                        "parameters": {"sessionId": "$response.body#/sessionId"},
@@ -268,46 +123,49 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
                     "parameters": {"taskId": "$response.body#/taskId"},
                     "description": "The A2A task recording this turn."},
     }
-    chat_ok = _json(_ref("ChatResponse"), "The reply, and where it was stored.")
+    chat_ok = _json(_ref(rest.ChatResponse), "The reply, and where it was stored.")
     chat_ok["links"] = chat_links
+    card = _ref(a2a.AgentCard)
     paths: dict[str, Any] = {
         "/alive": {"get": {"operationId": "alive", "summary": "Liveness; checks nothing.",
-                           "security": [], "responses": {"200": _json(_ref("Alive"), "Alive.")}}},
+                           "security": [],
+                           "responses": {"200": _json(_ref(rest.Alive), "Alive.")}}},
         "/health": {"get": {
             "operationId": "health", "summary": "Readiness of Redis, Home Assistant, the LLM.",
             "security": [],
-            "responses": {"200": _json(_ref("Health"), "Healthy or Degraded."),
-                          "503": _json(_ref("Health"),
+            "responses": {"200": _json(_ref(rest.Health), "Healthy or Degraded."),
+                          "503": _json(_ref(rest.Health),
                                        "Unhealthy: Redis is unreachable or out of memory.")},
         }},
         "/api/agents": {"get": {
             "operationId": "listAgents", "summary": "Agent cards, orchestrator first.",
-            "responses": {"200": _json({"type": "array", "items": _ref("AgentCard")},
-                                       "Every agent card."), **_errors(401)},
+            "responses": {"200": _json({"type": "array", "items": card}, "Every agent card."),
+                          **_errors(401)},
         }},
         "/api/agents/{agentId}": {"get": {
             "operationId": "getAgent", "summary": "One agent card.", "parameters": [agent],
-            "responses": {"200": _json(_ref("AgentCard"), "The card."), **_errors(401, 404)},
+            "responses": {"200": _json(card, "The card."), **_errors(401, 404)},
         }},
         "/api/agents/{agentId}/health": {"get": {
-            "operationId": "getAgentHealth", "summary": "An agent's dependencies.",
+            "operationId": "getAgentHealth",
+            "summary": "An agent's status, from the dependencies it needs.",
             "parameters": [agent],
-            "responses": {"200": _json(_ref("AgentHealth"), "Healthy or Degraded."),
-                          "503": _json(_ref("AgentHealth"), "Unhealthy."),
+            "responses": {"200": _json(_ref(rest.AgentHealth), "Healthy or Degraded."),
+                          "503": _json(_ref(rest.AgentHealth), "Unhealthy."),
                           **_errors(401, 404)},
         }},
         "/api/chat": {"post": {
             "operationId": "chat", "summary": "Send a message; get the routed agent's reply.",
             "parameters": [DRY_RUN_PARAMETER],
             "requestBody": {"required": True,
-                            "content": {JSON: {"schema": _ref("ChatRequest")}}},
+                            "content": {JSON: {"schema": _ref(rest.ChatRequest)}}},
             "responses": {"200": chat_ok,
                           **_errors(400, 401, 413, 415, 502, 503, 504)},
         }},
         "/api/sessions/{sessionId}": {
             "get": {"operationId": "getSession", "summary": "A session's history.",
                     "parameters": [session],
-                    "responses": {"200": _json(_ref("Session"), "The session."),
+                    "responses": {"200": _json(_ref(rest.Session), "The session."),
                                   **_errors(400, 401, 404, 503)}},
             "delete": {"operationId": "deleteSession", "summary": "Forget a session.",
                        "parameters": [session],
@@ -316,26 +174,26 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
         },
         "/api/tasks/{taskId}": {"get": {
             "operationId": "getTask", "summary": "An A2A task.", "parameters": [task],
-            "responses": {"200": _json(_ref("Task"), "The task."),
+            "responses": {"200": _json(_ref(a2a.Task), "The task."),
                           **_errors(400, 401, 404, 503)},
         }},
         "/a2a/{agentId}": {"post": {
             "operationId": "a2aJsonRpc", "summary": "A2A JSON-RPC 2.0 endpoint.",
             "parameters": [agent, DRY_RUN_PARAMETER],
             "requestBody": {"required": True,
-                            "content": {JSON: {"schema": _ref("JsonRpcRequest")}}},
-            "responses": {"200": _json(_ref("JsonRpcResponse"),
+                            "content": {JSON: {"schema": _ref(a2a.JsonRpcRequest)}}},
+            "responses": {"200": _json(_ref(a2a.JsonRpcResponse),
                                        "A JSON-RPC result or error."),
                           **_errors(400, 401, 404, 413, 415)},
         }},
         "/.well-known/agent-card.json": {"get": {
             "operationId": "wellKnownAgentCard", "summary": "The orchestrator's card.",
-            "security": [], "responses": {"200": _json(_ref("AgentCard"), "The card.")},
+            "security": [], "responses": {"200": _json(card, "The card.")},
         }},
         "/a2a/{agentId}/.well-known/agent-card.json": {"get": {
             "operationId": "agentWellKnownCard", "summary": "An agent's card (public).",
             "parameters": [agent], "security": [],
-            "responses": {"200": _json(_ref("AgentCard"), "The card."), **_errors(404)},
+            "responses": {"200": _json(card, "The card."), **_errors(404)},
         }},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document.", "security": [],
@@ -357,7 +215,8 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
                  "description": "Routes messages to Home Assistant agents; A2A compatible."},
         "paths": paths,
         "security": secured,
-        "components": {"schemas": _schemas(max_chars)},
+        # A copy: the cached schemas must not change under a caller that edits its document.
+        "components": {"schemas": copy.deepcopy(_components(max_chars))},
     }
     if api_key_required:
         document["components"]["securitySchemes"] = {"ApiKey": {

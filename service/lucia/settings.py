@@ -55,6 +55,10 @@ class Settings(BaseSettings):
                     "every call.")
     log_level: str = Field("INFO", validation_alias=_env("LUCIA_LOG_LEVEL"),
                            description="DEBUG, INFO, WARNING or ERROR.")
+    library_log_level: str = Field(
+        "WARNING", validation_alias=_env("LUCIA_LIBRARY_LOG_LEVEL"),
+        description="Level of the HTTP and SDK libraries' loggers (httpx, httpcore, openai, "
+                    "aiohttp.access): DEBUG shows every LLM call's wire traffic, opt-in only.")
 
     # --- Redis --------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"),
@@ -169,7 +173,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("log_level")
+    @field_validator("log_level", "library_log_level")
     @classmethod
     def _check_level(cls, value: str) -> str:
         level = value.strip().upper()
@@ -195,7 +199,9 @@ class SettingsError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic-settings reads env
+        # Overrides arrive as `object`s by field name; pydantic validates each (and reads
+        # every other field from the environment), which the typed __init__ cannot express.
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         by_alias = {

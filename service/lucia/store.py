@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -54,6 +54,12 @@ def tasks_key(session_id: str) -> str:
 
 def task_key(task_id: str) -> str:
     return f"{TASK_PREFIX}{task_id}"
+
+
+def _text(value: bytes | str) -> str:
+    """A reply as text: decode_responses=True makes every reply a str, but the client's
+    types cannot know that flag and allow bytes too."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +164,11 @@ class Store:
     async def sessions_by_expiry(self, start: int, count: int) -> list[tuple[str, float]]:
         """Indexed sessions closest to expiry first: (id, expiry epoch seconds)."""
         async with self._guard("sessions_by_expiry"):
-            return await self._redis.zrange(SESSION_INDEX, start, start + count - 1,
+            rows = await self._redis.zrange(SESSION_INDEX, start, start + count - 1,
                                             withscores=True)
+        # With withscores (and decode_responses) the reply is (member, score) pairs; the
+        # client types it as a union of every shape ZRANGE can have.
+        return cast(list[tuple[str, float]], rows)
 
     async def index_unindexed(self, pattern: str) -> int:
         """Add sessions missing from the index (stored before it existed), scored by when
@@ -168,8 +177,9 @@ class Store:
         while True:
             # One guarded round trip per SCAN page: a big keyspace takes many.
             async with self._guard("index_unindexed"):
-                cursor, keys = await self._redis.scan(cursor, match=pattern, count=1000,
-                                                      _type="hash")
+                cursor, found = await self._redis.scan(cursor, match=pattern, count=1000,
+                                                       _type="hash")
+                keys = [_text(key) for key in found]
                 pipe = self._redis.pipeline(transaction=False)
                 for key in keys:
                     pipe.ttl(key)
@@ -178,7 +188,8 @@ class Store:
                 fresh = {key.removeprefix(SESSION_PREFIX): now + ttl
                          for key, ttl in zip(keys, ttls, strict=True) if ttl > 0}
                 if fresh:
-                    added += await self._redis.zadd(SESSION_INDEX, fresh, nx=True)
+                    # ZADD without INCR answers how many members it added.
+                    added += int(await self._redis.zadd(SESSION_INDEX, fresh, nx=True) or 0)
             if cursor == 0:
                 break
         return added
@@ -287,7 +298,7 @@ class Store:
                 pipe.exists(session_key(session_id))
                 pipe.smembers(tasks_key(session_id))
             found = await pipe.execute()
-            existed = sum(found[0::2])
+            existed: int = sum(found[0::2])
             task_ids = [task_id for members in found[1::2] for task_id in members]
             # One DEL is atomic, and unlike MULTI it is allowed over maxmemory: deleting
             # is how space is freed. An index entry left by a failure here only makes a
@@ -310,7 +321,8 @@ class Store:
             raw = await self._redis.get(task_key(task_id))
         if raw is None:
             raise TaskNotFound(f"task {task_id!r} does not exist")
-        return json.loads(raw)
+        task: dict[str, Any] = json.loads(raw)
+        return task
 
     async def save_task(self, task: dict[str, Any]) -> None:
         """Replace a stored task (a cancel), keeping the TTL it was given."""

@@ -1,15 +1,32 @@
-"""HTTP handlers for the REST surface. Each reads input, calls the domain, shapes JSON."""
+"""HTTP handlers for the REST surface. Each reads input, calls the domain, shapes JSON
+with the models of lucia/schemas/rest.py (the ones /openapi.json is generated from)."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import MISSING, BaseModel
 
 from lucia import keys
 from lucia.conversation import utc_now
-from lucia.errors import AgentNotFound
+from lucia.health import HealthReport
+from lucia.http_input import agent_id_of, dry_run_of, path_id, read_json
 from lucia.metrics import CONTENT_TYPE
 from lucia.openapi import build_openapi
-from lucia.validation import check_id, parse_chat_request, parse_dry_run, read_json
+from lucia.schemas.rest import (
+    AgentHealth,
+    Alive,
+    ChatResponse,
+    Health,
+    PlannedAction,
+    Services,
+    chat_request,
+)
+from lucia.validation import validate
+
+
+def json_model(body: BaseModel, status: int = 200) -> web.Response:
+    # MISSING fields (a dry run's extras, say) are left out by pydantic itself.
+    return web.json_response(body.model_dump(mode="json"), status=status)
 
 
 def base_url(request: web.Request) -> str:
@@ -17,85 +34,81 @@ def base_url(request: web.Request) -> str:
     return configured.rstrip("/") if configured else str(request.url.origin())
 
 
-def agent_id_of(request: web.Request) -> str:
-    agent_id = request.match_info["agentId"]
-    if agent_id not in request.app[keys.REGISTRY]:
-        raise AgentNotFound(f"agent {agent_id!r} does not exist; see GET /api/agents")
-    return agent_id
+def services(report: HealthReport) -> Services:
+    return Services(redis=report.redis, homeAssistant=report.home_assistant, llm=report.llm,
+                    storage=report.storage.state)
 
 
 async def alive(request: web.Request) -> web.Response:
-    return web.json_response({"status": "Alive", "timestamp": utc_now()})
+    return json_model(Alive(status="Alive", timestamp=utc_now()))
 
 
 async def health(request: web.Request) -> web.Response:
     app = request.app
     report = await app[keys.HEALTH].report()
-    body = {"status": report.status, "timestamp": utc_now(), "version": app[keys.VERSION],
-            "services": report.services(), "reasons": report.reasons()}
-    return web.json_response(body, status=503 if report.status == "Unhealthy" else 200)
+    body = Health(status=report.status, timestamp=utc_now(), version=app[keys.VERSION],
+                  services=services(report), reasons=report.reasons())
+    return json_model(body, status=503 if report.status == "Unhealthy" else 200)
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.REGISTRY].cards(base_url(request)))
+    cards = request.app[keys.REGISTRY].cards(base_url(request))
+    return web.json_response([card.model_dump(mode="json") for card in cards])
 
 
 async def get_agent(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
-    return web.json_response(request.app[keys.REGISTRY].card(agent_id, base_url(request)))
+    return json_model(request.app[keys.REGISTRY].card(agent_id, base_url(request)))
 
 
 async def agent_health(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
     report = await request.app[keys.HEALTH].report()
-    status = report.agent_status(agent_id)
-    body = {"agentId": agent_id, "status": status, "timestamp": utc_now(),
-            "services": report.services()}
-    return web.json_response(body, status=503 if status == "Unhealthy" else 200)
+    status = report.agent_status(request.app[keys.REGISTRY].requirements(agent_id))
+    body = AgentHealth(agentId=agent_id, status=status, timestamp=utc_now(),
+                       services=services(report))
+    return json_model(body, status=503 if status == "Unhealthy" else 200)
 
 
 async def chat(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    body = await read_json(request, settings.max_body_bytes)
-    message, session_id = parse_chat_request(body, settings.max_message_chars)
-    dry_run = parse_dry_run(request.headers)
-    outcome = await request.app[keys.CONVERSATION].turn(message, session_id, dry_run=dry_run)
-    reply = {
-        "response": outcome.response,
-        "sessionId": outcome.session_id,
-        "timestamp": outcome.timestamp,
-        "agent": outcome.agent,
-        "taskId": outcome.task_id,
-    }
-    if dry_run:
-        reply |= {"dryRun": True, "actions": list(outcome.actions)}
-    return web.json_response(reply)
+    body = validate(chat_request(settings.max_message_chars),
+                    await read_json(request, settings.max_body_bytes))
+    dry_run = dry_run_of(request)
+    outcome = await request.app[keys.CONVERSATION].turn(body.message, body.session_id,
+                                                        dry_run=dry_run)
+    return json_model(ChatResponse(
+        response=outcome.response, sessionId=outcome.session_id, timestamp=outcome.timestamp,
+        agent=outcome.agent, taskId=outcome.task_id,
+        dryRun=True if dry_run else MISSING,
+        actions=[PlannedAction.model_validate(action) for action in outcome.actions]
+        if dry_run else MISSING))
 
 
 async def get_session(request: web.Request) -> web.Response:
-    session_id = check_id(request.match_info["sessionId"], "sessionId", "invalid_session_id")
+    session_id = path_id(request, "sessionId", "invalid_session_id")
     session = await request.app[keys.STORE].get_session(session_id, utc_now())
     return web.json_response(session)
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    session_id = check_id(request.match_info["sessionId"], "sessionId", "invalid_session_id")
+    session_id = path_id(request, "sessionId", "invalid_session_id")
     await request.app[keys.STORE].delete_session(session_id)
     return web.Response(status=204)
 
 
 async def get_task(request: web.Request) -> web.Response:
-    task_id = check_id(request.match_info["taskId"], "taskId", "invalid_task_id")
+    task_id = path_id(request, "taskId", "invalid_task_id")
     return web.json_response(await request.app[keys.STORE].get_task(task_id))
 
 
 async def well_known_card(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.REGISTRY].card("orchestrator", base_url(request)))
+    return json_model(request.app[keys.REGISTRY].card("orchestrator", base_url(request)))
 
 
 async def agent_well_known_card(request: web.Request) -> web.Response:
     agent_id = agent_id_of(request)
-    return web.json_response(request.app[keys.REGISTRY].card(agent_id, base_url(request)))
+    return json_model(request.app[keys.REGISTRY].card(agent_id, base_url(request)))
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -13,9 +13,12 @@ import copy
 import os
 from collections import deque
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
 
 DEFAULT_TOKEN = "sim-ha-token"
 
@@ -33,12 +36,12 @@ INITIAL_STATES: list[dict[str, Any]] = [
                                                                  "heat_cool"]}},
 ]
 
-STATES = web.AppKey("states", dict)
+STATES: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("states", dict)
 # The newest RECORD_LIMIT calls only: a simulator under sustained load must not grow
 # without bound (an unbounded list got the dev stack's LLM simulator OOM-killed).
 RECORD_LIMIT = 1000
-CALLS = web.AppKey("calls", deque)
-CONFIG = web.AppKey("config", dict)
+CALLS: web.AppKey[deque[dict[str, Any]]] = web.AppKey("calls", deque)
+CONFIG: web.AppKey[dict[str, Any]] = web.AppKey("config", dict)
 TOKEN = web.AppKey("token", str)
 
 
@@ -56,7 +59,7 @@ def _reset(app: web.Application) -> None:
 
 
 @web.middleware
-async def _auth_and_latency(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _auth_and_latency(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/api"):
         if request.headers.get("Authorization") != f"Bearer {request.app[TOKEN]}":
             return web.json_response({"message": "Unauthorized"}, status=401)
@@ -140,7 +143,8 @@ async def sim_config(request: web.Request) -> web.Response:
 
 
 async def sim_calls(request: web.Request) -> web.Response:
-    return web.json_response(list(request.app[CALLS]))
+    calls = request.app[CALLS]
+    return web.json_response(list(calls))
 
 
 def make_app(token: str | None = None) -> web.Application:

@@ -9,7 +9,8 @@ Inference (`/models/...`) shapes all land here. The newest 1,000 requests are re
 Controls: `POST /sim/config` with any of
   latency (seconds before answering), fail_status (HTTP status for failing requests),
   fail_count (how many next requests fail; -1 for all), scope (which requests latency and
-  failures apply to: "all", "routing", "chat" or "embeddings"), malformed_routing (how
+  failures apply to: "all", "routing", "chat" or "embeddings"; or "probe": only the
+  GET probes /health makes, see `models`), malformed_routing (how
   many next routing replies are not JSON), routing (a fixed routing object to return);
 `POST /sim/reset` restores the defaults.
 """
@@ -49,11 +50,11 @@ IGNORED = {"room", "the", "a", "my", "in", "of"}
 
 DEFAULTS: dict[str, Any] = {"latency": 0.0, "fail_status": 500, "fail_count": 0,
                             "scope": "all", "malformed_routing": 0, "routing": None}
-CONFIG = web.AppKey("config", dict)
+CONFIG: web.AppKey[dict[str, Any]] = web.AppKey("config", dict)
 # The newest RECORD_LIMIT requests only: a simulator under sustained load must not grow
 # without bound (an unbounded list got the dev stack's LLM simulator OOM-killed).
 RECORD_LIMIT = 1000
-REQUESTS = web.AppKey("requests", deque)
+REQUESTS: web.AppKey[deque[dict[str, Any]]] = web.AppKey("requests", deque)
 
 _NAME = re.compile(r"\bmy name is\s+([A-Za-z][\w'-]*)", re.IGNORECASE)
 
@@ -174,6 +175,22 @@ async def dispatch(request: web.Request) -> web.Response:
 
 
 async def models(request: web.Request) -> web.Response:
+    """What lucia's /health probes (OpenAI and Ollama `/v1/models`, Azure OpenAI
+    `/openai/models`, Azure AI Inference `/models/info`). Not recorded; latency and
+    failures apply only with scope "probe", so a probe never takes a failure meant for a
+    chat call."""
+    config = request.app[CONFIG]
+    if config["scope"] == "probe":
+        if config["latency"]:
+            await asyncio.sleep(config["latency"])
+        if config["fail_count"]:
+            if config["fail_count"] > 0:
+                config["fail_count"] -= 1
+            return web.json_response({"error": {"message": "simulated failure"}},
+                                     status=config["fail_status"])
+    if request.path.endswith("/info"):
+        return web.json_response({"model_name": "sim", "model_type": "chat-completion",
+                                  "model_provider_name": "lucia-sims"})
     return web.json_response({"object": "list", "data": [{"id": "sim", "object": "model"}]})
 
 
@@ -194,7 +211,8 @@ async def sim_reset(request: web.Request) -> web.Response:
 
 
 async def sim_requests(request: web.Request) -> web.Response:
-    return web.json_response(list(request.app[REQUESTS]))
+    recorded = request.app[REQUESTS]
+    return web.json_response(list(recorded))
 
 
 def make_app() -> web.Application:
@@ -207,6 +225,8 @@ def make_app() -> web.Application:
         web.post("/sim/reset", sim_reset),
         web.get("/sim/requests", sim_requests),
         web.get("/v1/models", models),
+        web.get("/openai/models", models),
+        web.get("/models/info", models),
         web.post("/{tail:.*}", dispatch),
     ])
     return app

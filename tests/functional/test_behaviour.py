@@ -81,6 +81,25 @@ def test_agent_registry_lists_orchestrator_first(deployed: Deployed) -> None:
     assert deployed.call("GET", "/api/agents/toaster")[0] == 404
 
 
+def test_health_is_degraded_while_the_llm_cannot_be_reached(deployed: Deployed,
+                                                           llm: Simulator) -> None:
+    """/health probes the LLM (cached like the rest): failing probes make it Degraded with
+    an `llm:` reason; once they answer again it is Healthy by itself."""
+    llm.call("POST", "/sim/config", {"fail_count": -1, "fail_status": 503, "scope": "probe"})
+    try:
+        deployed.wait_until(
+            lambda: deployed.call("GET", "/health", auth=False)[1]["status"] == "Degraded",
+            5, "Degraded while the LLM probe fails")
+        status, body = deployed.call("GET", "/health", auth=False)
+        assert (status, body["services"]["llm"]) == (200, "Unreachable")
+        assert [r for r in body["reasons"] if r.startswith("llm:")], body
+    finally:
+        llm.call("POST", "/sim/reset")
+    deployed.wait_until(
+        lambda: deployed.call("GET", "/health", auth=False)[1]["status"] == "Healthy",
+        5, "Healthy once the LLM answers")
+
+
 def test_basic_chat_goes_through_the_llm(deployed: Deployed, llm: Simulator) -> None:
     reply = chat(deployed, "tell me about the weather")
     assert reply["agent"] == "general-assistant"

@@ -40,3 +40,20 @@ async def test_home_assistant_simulator_keeps_only_the_newest_calls(
     calls = await (await client.get("/sim/calls")).json()
     assert len(calls) == homeassistant.RECORD_LIMIT
     assert calls[-1]["data"]["brightness"] == total - 1
+
+
+async def test_llm_simulator_answers_every_providers_probe_and_can_fail_it(
+        aiohttp_client: Client) -> None:
+    client = await aiohttp_client(openai_compatible.make_app())
+    for path in ("/v1/models", "/openai/models", "/models/info"):
+        assert (await client.get(path)).status == 200, path
+    # A failure scoped to chat calls never reaches the probe, and the reverse.
+    await client.post("/sim/config", json={"fail_count": 1, "scope": "chat"})
+    assert (await client.get("/v1/models")).status == 200
+    await client.post("/sim/config", json={"fail_count": -1, "fail_status": 503,
+                                           "scope": "probe"})
+    assert (await client.get("/v1/models")).status == 503
+    response = await client.post("/v1/embeddings", json={"model": "m", "input": "x"})
+    assert response.status == 200
+    assert [r["path"] for r in await (await client.get("/sim/requests")).json()] == \
+        ["/v1/embeddings"]

@@ -1,9 +1,12 @@
-"""What every agent is: an id, a card's worth of description, and `handle`."""
+"""What every agent is: an id, a card's worth of description, its dependencies, and
+`handle`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from lucia.dependencies import Dependency
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,15 +17,6 @@ class Skill:
     # Tags double as the keywords the offline router matches, so cards and routing agree.
     tags: tuple[str, ...]
     examples: tuple[str, ...]
-
-    def card(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "tags": list(self.tags),
-            "examples": list(self.examples),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,5 +47,7 @@ class Agent(Protocol):
     name: str
     description: str
     skills: tuple[Skill, ...]
+    # What it needs to answer; its health is derived from these (lucia/health.py).
+    requires: tuple[Dependency, ...]
 
     async def handle(self, turn: Turn) -> str: ...

@@ -37,7 +37,7 @@ class ClimateAgent(DeviceAgent):
     things = "the climate"
     name = "Climate Agent"
     description = "Controls Home Assistant thermostats: target temperature, HVAC mode, state."
-    skills = (
+    skills: tuple[Skill, ...] = (
         Skill("climate-control", "Climate control",
               "Set a thermostat's target temperature or HVAC mode (heat, cool, auto, off).",
               ("temperature", "thermostat", "heating", "cooling", "hvac", "climate", "warmer",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lucia.agents.base import Turn
+from lucia.dependencies import Dependency
 from lucia.errors import HomeAssistantNotConfigured, HomeAssistantUnavailable
 from lucia.homeassistant import HomeAssistant
 from lucia.matching import Entity, EntityMatcher
@@ -14,6 +15,7 @@ from lucia.matching import Entity, EntityMatcher
 class DeviceAgent:
     domain: str  # the Home Assistant domain this agent controls, e.g. "light"
     things: str  # how replies name what it controls, e.g. "lights"
+    requires: tuple[Dependency, ...] = (Dependency.HOME_ASSISTANT, Dependency.REDIS)
 
     def __init__(self, home_assistant: HomeAssistant, matcher: EntityMatcher) -> None:
         self._ha = home_assistant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lucia.agents.base import Skill, Turn
+from lucia.dependencies import Dependency
 from lucia.llm import ChatModel
 
 SYSTEM_PROMPT = (
@@ -18,12 +19,13 @@ class GeneralAssistant:
     id = "general-assistant"
     name = "General Assistant"
     description = "Answers general questions and keeps the conversation, using the chat model."
-    skills = (
+    skills: tuple[Skill, ...] = (
         Skill("conversation", "Conversation",
               "General questions and small talk, remembering earlier turns.",
               ("chat", "question", "help", "name", "hello"),
               ("Hello!", "My name is Alice", "What is my name?")),
     )
+    requires: tuple[Dependency, ...] = (Dependency.LLM, Dependency.REDIS)
 
     def __init__(self, model: ChatModel) -> None:
         self._model = model

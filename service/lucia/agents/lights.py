@@ -34,7 +34,7 @@ class LightAgent(DeviceAgent):
     things = "any lights"
     name = "Light Agent"
     description = "Controls Home Assistant lights: on, off, brightness and state, by name or area."
-    skills = (
+    skills: tuple[Skill, ...] = (
         Skill("light-control", "Light control",
               "Turn lights on or off and set their brightness by name or area.",
               ("light", "lights", "lamp", "lamps", "bulb", "brightness", "dim"),

@@ -7,7 +7,7 @@ STACK ?= dev
 PORT ?= 8080
 REDIS_PORT ?= 6379
 
-.PHONY: help bootstrap up down purge preview prune status outputs images policy verify test lint \
+.PHONY: help bootstrap lock up down purge preview prune status outputs images policy verify test lint \
         checklist unit program fidelity gates live proof load soak bench footprint backup restore faults docs run \
         clean
 
@@ -16,6 +16,9 @@ help:  ## list the targets
 
 bootstrap:  ## install what the other targets need: packages, dockerd, .venv, base images
 	@infra/bootstrap.sh
+
+lock: bootstrap  ## re-resolve requirements/*.lock (UPGRADE="pkg ..." to move those packages)
+	UPGRADE="$(UPGRADE)" infra/lock.sh
 
 up: bootstrap  ## build and deploy STACK (default dev), wait until healthy, print the URL
 	$(DEPLOY) up --stack $(STACK)
@@ -32,7 +35,10 @@ preview: bootstrap  ## the plan `make up` would apply to STACK, changing nothing
 status: bootstrap  ## STACK's containers and their health
 	$(DEPLOY) status --stack $(STACK)
 
-backup: bootstrap  ## snapshot STACK's Redis to FILE (default backups/STACK-TIME.rdb)
+backlock: bootstrap  ## re-resolve requirements/*.lock (UPGRADE="pkg ..." to move those packages)
+	UPGRADE="$(UPGRADE)" infra/lock.sh
+
+up: bootstrap  ## snapshot STACK's Redis to FILE (default backups/STACK-TIME.rdb)
 	$(DEPLOY) backup --stack $(STACK) $(if $(FILE),--file $(FILE))
 
 restore: bootstrap  ## load FILE into STACK's Redis volume; STACK must be down
@@ -62,8 +68,9 @@ checklist: bootstrap  ## walk the testing checklist against STACK; AUTO=1: runna
 	  $(if $(TESTER),--tester "$(TESTER)") $(if $(RESUME),--resume $(RESUME)) \
 	  $(foreach id,$(STEP),--step $(id))
 
-lint: bootstrap  ## ruff over the code and the tests
+lint: bootstrap  ## ruff over the code and the tests; mypy over the production code
 	$(PY) -m ruff check service infra sims tests
+	$(PY) -m mypy
 
 unit: bootstrap  ## unit tests: service against a real redis-server and the simulators
 	$(PY) -m pytest tests/unit

@@ -58,11 +58,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   step "creating virtualenv $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-# Reinstall only when the project's dependencies changed.
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ service/pyproject.toml -nt "$stamp" ]; then
-  step "installing lucia and its test tools into $VENV"
+# Reinstall only when the lock or the projects changed. Every dependency comes from the
+# lock, pinned and checked against its hashes (make lock writes it; docs/deployment.md);
+# then lucia and lucia-ops themselves, editable, adding nothing.
+if [ ! -f "$stamp" ] || [ requirements/dev.lock -nt "$stamp" ] || \
+   [ pyproject.toml -nt "$stamp" ] || [ service/pyproject.toml -nt "$stamp" ]; then
+  step "installing the locked dependencies (requirements/dev.lock) into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade 'pip>=25.1'
-  "$VENV/bin/python" -m pip install --quiet -e ./service -e . --group dev
+  "$VENV/bin/python" -m pip install --quiet --require-hashes -r requirements/dev.lock
+  "$VENV/bin/python" -m pip install --quiet --no-deps -e ./service -e .
   touch "$stamp"
 fi
 # The Debian base images (debootstrap + docker import), built once.

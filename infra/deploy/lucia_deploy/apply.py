@@ -27,12 +27,15 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.models.containers
+import docker.models.resource
 import docker.types
 
 from lucia_deploy import containers, provider
 from lucia_deploy.containers import (  # noqa: F401 - Unhealthy is part of apply's API
     ApplyError,
     Unhealthy,
+    docker_id,
     labels_of,
 )
 from lucia_deploy.progress import say
@@ -138,12 +141,17 @@ class Applier:
                     self.state.drop(urn)
                 else:
                     self.state.resources.pop(urn)
-            elif entry.type == CONTAINER and not found.attrs["State"]["Running"]:
+            elif (entry.type == CONTAINER
+                  and isinstance(found, docker.models.containers.Container)
+                  and not found.attrs["State"]["Running"]):
                 entry.state["mustRun"] = False
 
-    def _lookup(self, entry: Entry) -> Any:
-        getters = {CONTAINER: self.client.containers.get, NETWORK: self.client.networks.get,
-                   VOLUME: self.client.volumes.get, REMOTE_IMAGE: self.client.images.get}
+    def _lookup(self, entry: Entry) -> docker.models.resource.Model | Entry | None:
+        """The engine's object for an entry, None when it is gone; a Command's entry
+        itself (there is nothing to read back)."""
+        getters: dict[str, Callable[[str], docker.models.resource.Model]] = {
+            CONTAINER: self.client.containers.get, NETWORK: self.client.networks.get,
+            VOLUME: self.client.volumes.get, REMOTE_IMAGE: self.client.images.get}
         getter = getters.get(entry.type)
         if getter is None:
             return entry  # a Command has nothing to read back
@@ -221,6 +229,8 @@ class Applier:
         with the stack's labels is taken into the state (a volume holds the data); a
         container of that name is replaced."""
         name = resource.plain.get("name")
+        if not isinstance(name, str):
+            return ""  # nothing to look up by (a Command has no name)
         if resource.type == NETWORK:
             found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
             if found and found[0].attrs.get("Labels") == labels_of(resource.plain):
@@ -234,11 +244,11 @@ class Applier:
                 return "exists with this stack's labels (its data is kept); taken into the state"
         if resource.type == CONTAINER:
             try:
-                found = self.client.containers.get(name)
+                container = self.client.containers.get(name)
             except docker.errors.NotFound:
                 return ""
             labels = labels_of(resource.plain)
-            if any(found.labels.get(k) != labels.get(k) for k in
+            if any(container.labels.get(k) != labels.get(k) for k in
                    ("io.lucia.project", "io.lucia.stack")):
                 # Pulumi would fail on the name conflict; so do we, naming it.
                 raise ApplyError(f"a container named {name} exists and is not this stack's; "
@@ -279,7 +289,7 @@ class Applier:
 
     def _network(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
         if step.action == "import":
-            return next(n.id for n in self.client.networks.list(names=[inputs["name"]])
+            return next(docker_id(n) for n in self.client.networks.list(names=[inputs["name"]])
                         if n.name == inputs["name"])
         if step.action == "replace":
             raise ApplyError(f"{inputs['name']}: a network change replaces the network, and "
@@ -289,17 +299,17 @@ class Applier:
             inputs["name"], driver=inputs.get("driver"), labels=labels_of(inputs),
             ipam=docker.types.IPAMConfig(driver=inputs.get("ipamDriver", "default")))
         say(f"{inputs['name']}: network {step.action}d")
-        return created.id
+        return docker_id(created)
 
     def _volume(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
         if step.action == "import":
-            return self.client.volumes.get(inputs["name"]).id
+            return docker_id(self.client.volumes.get(inputs["name"]))
         if step.action == "replace":
             raise ApplyError(f"{inputs['name']}: a volume change would replace the volume "
                              "and its data; refusing (take a backup and purge first)")
         created = self.client.volumes.create(inputs["name"], labels=labels_of(inputs))
         say(f"{inputs['name']}: volume created")
-        return created.id
+        return docker_id(created)
 
     def _image(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
         """I funcs:343-378: a local image is used as it is; only a missing one is pulled."""
@@ -312,7 +322,7 @@ class Applier:
                 image = self.client.images.pull(name)
             except docker.errors.APIError as exc:
                 raise ApplyError(f"unable to pull image {name}: {exc}") from None
-        return image.id
+        return docker_id(image)
 
     def _command(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
         """local.Command: run `create` with /bin/sh -c (on create and on replace)."""
@@ -395,7 +405,7 @@ class Applier:
         return removed
 
 def stack_containers(client: docker.DockerClient, project: str,
-                     stack: str) -> list[Any]:
+                     stack: str) -> list[docker.models.containers.Container]:
     return client.containers.list(all=True, filters={"label": [f"io.lucia.project={project}",
                                                                f"io.lucia.stack={stack}"]})
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.models.containers
 
 from lucia_deploy import apply, stacks
 from lucia_deploy.images import REPO
@@ -39,9 +40,16 @@ class BackupError(RuntimeError):
     pass
 
 
+def _text(result: docker.models.containers.ExecResult) -> str:
+    """What a command run with exec_run printed. Not streamed, so its output is bytes (the
+    stubs type it for stream=True too)."""
+    assert isinstance(result.output, bytes)
+    return result.output.decode().strip()
+
+
 def _redis_cli(container: docker.models.containers.Container, *args: str) -> str:
     result = container.exec_run(["redis-cli", *args])  # REDISCLI_AUTH is in its env
-    output = result.output.decode().strip()
+    output = _text(result)
     if result.exit_code != 0 or output.startswith(("ERR", "NOAUTH", "NOPERM")):
         raise BackupError(f"redis-cli {' '.join(args)}: {output}")
     return output
@@ -86,8 +94,7 @@ def _rebuild_aof(client: docker.DockerClient, image: str, volume_name: str) -> N
         security_opt=["no-new-privileges:true"], detach=True)
     try:
         def cli(*args: str) -> str:
-            result = loader.exec_run(["redis-cli", *args])
-            return result.output.decode().strip()
+            return _text(loader.exec_run(["redis-cli", *args]))
 
         _wait(lambda: "loading:0" in cli("INFO", "persistence"), 60, "the snapshot loading",
               detail=lambda: loader.logs(tail=10).decode())
@@ -134,9 +141,9 @@ def restore(client: docker.DockerClient, stack: str, source: Path,
         emptied = helper.exec_run(CLEAR_DATA)
         if emptied.exit_code != 0:
             raise BackupError(f"could not empty {volume_name}: "
-                              f"{emptied.output.decode().strip()}")
-        uid = int(helper.exec_run(["id", "-u"]).output.decode().strip())
-        gid = int(helper.exec_run(["id", "-g"]).output.decode().strip())
+                              f"{_text(emptied)}")
+        uid = int(_text(helper.exec_run(["id", "-u"])))
+        gid = int(_text(helper.exec_run(["id", "-g"])))
         payload = source.read_bytes()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:

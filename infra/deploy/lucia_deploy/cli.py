@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import docker.errors
@@ -57,6 +57,12 @@ def tree_hash(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def service_source(configuration: str) -> str:
+    """What the service image is built from. The lock too: an image is current only if
+    its dependencies are what is locked."""
+    return tree_hash(images.REPO / "service", images.SERVICE_LOCK) + configuration
+
+
 def _fresh(client: docker.DockerClient, tag: str, source: str) -> bool:
     try:
         return client.images.get(tag).labels.get(SOURCE_LABEL) == source
@@ -72,14 +78,15 @@ def ensure_images(client: docker.DockerClient, outputs: dict[str, Any],
         images.pull(client, service_ref)
     else:
         configuration = config.get("lucia:buildConfiguration", "Release")
-        source = tree_hash(images.REPO / "service") + configuration
+        source = service_source(configuration)
         if _fresh(client, service_ref, source):
             say(f"{service_ref}: up to date")
         else:
             images.build_service(client, service_ref, configuration, {SOURCE_LABEL: source})
     if "sim_image" in outputs:
         sim_ref = outputs["sim_image"]
-        source = tree_hash(images.REPO / "sims") + client.images.get(service_ref).id
+        source = tree_hash(images.REPO / "sims") + containers.docker_id(
+            client.images.get(service_ref))
         if _fresh(client, sim_ref, source):
             say(f"{sim_ref}: up to date")
         else:
@@ -115,7 +122,7 @@ def record_stack(stack: str, *, preview: bool = False, client: docker.DockerClie
 def _engine_image_ids(client: docker.DockerClient, missing_ok: bool) -> Callable[[str], str]:
     def image_id(reference: str) -> str:
         try:
-            return client.images.get(reference).id
+            return containers.docker_id(client.images.get(reference))
         except docker.errors.ImageNotFound:
             if missing_ok:
                 return apply.PENDING  # a preview: the image is built or pulled by `up`
@@ -203,7 +210,8 @@ class Pulumi:
         # removed container), as the applier's refresh does.
         self.run("up", "--yes", "--skip-preview", "--refresh",
                  "--policy-pack", "infra/pulumi/policies")
-        outputs = json.loads(self.run("stack", "output", "--json", capture=True))
+        outputs: dict[str, Any] = json.loads(self.run("stack", "output", "--json",
+                                                      capture=True))
         for key, name in outputs.items():
             if key.endswith("_container"):
                 containers.wait_healthy(client, name, 180)
@@ -332,7 +340,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"stack {args.stack}: not running")
         return int(Exit.NOT_UP)
     worst = 0
-    for container in sorted(containers, key=lambda c: c.name):
+    for container in sorted(containers, key=lambda c: c.name or ""):
         state = container.attrs["State"]
         health = (state.get("Health") or {}).get("Status", "-")
         ports = ", ".join(f"{b['HostIp']}:{b['HostPort']}->{p}"
@@ -397,7 +405,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     command += ["--apply"] if args.apply else []
     command += ["--reindex"] if args.reindex else []
     result = container.exec_run(command, demux=True)
-    stdout, stderr = result.output
+    # With demux=True docker-py gives (stdout, stderr), each None when the stream was
+    # empty; the stubs type `output` without demux (bytes | Iterator[bytes]).
+    stdout, stderr = cast(tuple[bytes | None, bytes | None], result.output)
     sys.stdout.write((stdout or b"").decode())
     sys.stderr.write((stderr or b"").decode())
     return 0 if result.exit_code == 0 else int(Exit.FAILED)
@@ -483,8 +493,9 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--no-cli", action="store_true",
                                  help="use the docker-py applier even if pulumi is on PATH")
     args = parser.parse_args(argv)
+    run_command: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return args.handler(args)
+        return run_command(args)
     except Exception as exc:  # turned into one line and an exit code; --debug re-raises
         code = exit_code(exc)
         if code is None and isinstance(exc, docker.errors.DockerException):

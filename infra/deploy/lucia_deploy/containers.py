@@ -9,6 +9,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.models.resource
 import docker.types
 
 from lucia_deploy import provider
@@ -22,6 +23,13 @@ class ApplyError(RuntimeError):
 
 class Unhealthy(ApplyError):
     """A container stopped or did not become healthy in time (its last log lines say why)."""
+
+
+def docker_id(obj: docker.models.resource.Model) -> str:
+    """The id of an object the engine returned. docker-py reads it from `attrs` and types it
+    optional; an object the engine created or found always has one."""
+    assert obj.id is not None, f"the engine returned {obj!r} without an id"
+    return obj.id
 
 
 def labels_of(inputs: dict[str, Any]) -> dict[str, str]:
@@ -91,7 +99,7 @@ def create(client: docker.DockerClient, inputs: dict[str, Any],
         healthcheck=healthcheck,
         stop_timeout=int(inputs["stopTimeout"]) if inputs.get("stopTimeout") else None,
     )
-    container_id = response["Id"]
+    container_id: str = response["Id"]
     created(container_id)
     networks = inputs.get("networksAdvanced") or []
     if networks:

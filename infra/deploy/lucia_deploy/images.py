@@ -31,6 +31,8 @@ from lucia_deploy.progress import say, step
 
 REPO = Path(__file__).resolve().parents[3]
 WHEELHOUSE = REPO / "build" / "wheelhouse"
+# The service's runtime dependencies, pinned with hashes (infra/lock.sh, `make lock`).
+SERVICE_LOCK = REPO / "requirements" / "service.lock"
 SUITE = "bookworm"
 
 
@@ -129,8 +131,42 @@ def image_python(client: docker.DockerClient, image: str) -> str:
     return output.decode().strip()
 
 
+def image_environment(python_version: str) -> dict[str, str]:
+    """Marker values of the image's interpreter (pip's --python-version sets only
+    python_version, not python_full_version, so markers are evaluated here)."""
+    return {
+        **{key: str(value) for key, value in default_environment().items()},
+        "python_full_version": python_version,
+        "python_version": ".".join(python_version.split(".")[:2]),
+        "implementation_name": "cpython", "platform_python_implementation": "CPython",
+        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+        "platform_machine": platform.machine(), "extra": "",
+    }
+
+
+def locked_for(lock: Path, environment: dict[str, str]) -> list[str]:
+    """The lock's requirements that apply to `environment`, one per line with its hashes
+    and without its marker (`name==version --hash=... --hash=...`)."""
+    entries: list[list[str]] = []
+    current: list[str] | None = None
+    for raw in lock.read_text().splitlines():
+        line = raw.strip().removesuffix("\\").strip()
+        if not line or line.startswith("#"):
+            continue
+        if not raw.startswith((" ", "\t")):
+            requirement = Requirement(line)
+            applies = requirement.marker is None or requirement.marker.evaluate(environment)
+            current = [f"{requirement.name}{requirement.specifier}"] if applies else None
+            if current is not None:
+                entries.append(current)
+        elif current is not None and line.startswith("--hash="):
+            current.append(line)
+    return [" ".join(entry) for entry in entries]
+
+
 def build_wheelhouse(python_version: str) -> None:
-    """Wheels of lucia and its dependencies for the image's Python, built on the host."""
+    """Wheels of lucia and its locked dependencies (requirements/service.lock, hashes
+    checked) for the image's Python, downloaded on the host."""
     if WHEELHOUSE.exists():
         shutil.rmtree(WHEELHOUSE)
     WHEELHOUSE.mkdir(parents=True)
@@ -139,33 +175,25 @@ def build_wheelhouse(python_version: str) -> None:
     platforms = [f"--platform={tag}_{machine}" for tag in
                  ("manylinux_2_36", "manylinux_2_34", "manylinux_2_28", "manylinux_2_17",
                   "manylinux2014", "linux")]
-    with step("building the wheelhouse for the service image"):
+    requirements = WHEELHOUSE.parent / "wheelhouse-requirements.txt"
+    requirements.write_text("\n".join(locked_for(SERVICE_LOCK,
+                                                  image_environment(python_version))) + "\n")
+    with step("building the wheelhouse for the service image (requirements/service.lock)"):
         subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(WHEELHOUSE),
                         str(REPO / "service")], check=True)
-        wanted = [str(next(WHEELHOUSE.glob("lucia-*.whl")))]
-        # pip's --python-version does not set python_full_version for markers, so a
-        # dependency like `async-timeout; python_full_version < "3.11.3"` is missed. Check
-        # every wheel's requirements against the image's exact version and fetch what is
-        # missing, until nothing is.
-        for _round in range(5):
-            subprocess.run([*pip, "download", "--quiet", "--only-binary=:all:",
-                            f"--python-version={python_version}", "--implementation=cp",
-                            *platforms, "--dest", str(WHEELHOUSE), *wanted], check=True)
-            wanted = sorted(missing_requirements(python_version))
-            if not wanted:
-                return
-        raise ImageError(f"wheelhouse still misses {wanted}")
+        subprocess.run([*pip, "download", "--quiet", "--no-deps", "--require-hashes",
+                        "--only-binary=:all:", f"--python-version={python_version}",
+                        "--implementation=cp", *platforms, "--dest", str(WHEELHOUSE),
+                        "-r", str(requirements)], check=True)
+    missing = sorted(missing_requirements(python_version))
+    if missing:
+        raise ImageError(f"requirements/service.lock lacks {missing}, which the service "
+                         "needs: run `make lock`")
 
 
 def missing_requirements(python_version: str) -> set[str]:
     """Requirements of the wheelhouse's wheels that apply to the image but are absent."""
-    environment = {
-        **default_environment(), "python_full_version": python_version,
-        "python_version": ".".join(python_version.split(".")[:2]),
-        "implementation_name": "cpython", "platform_python_implementation": "CPython",
-        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-        "platform_machine": platform.machine(), "extra": "",
-    }
+    environment = image_environment(python_version)
     present = {canonicalize_name(wheel.name.split("-")[0]) for wheel in WHEELHOUSE.glob("*.whl")}
     missing = set()
     for wheel in WHEELHOUSE.glob("*.whl"):
@@ -182,9 +210,12 @@ def missing_requirements(python_version: str) -> set[str]:
     return missing
 
 
-def _stream_build(client: docker.DockerClient, **kwargs: object) -> None:
+def _stream_build(client: docker.DockerClient, *, path: str, tag: str,
+                  labels: dict[str, str], dockerfile: str | None = None,
+                  buildargs: dict[str, str] | None = None) -> None:
     recent: list[str] = []
-    for chunk in client.api.build(decode=True, rm=True, forcerm=True, **kwargs):
+    for chunk in client.api.build(path=path, tag=tag, labels=labels, dockerfile=dockerfile,
+                                  buildargs=buildargs, decode=True, rm=True, forcerm=True):
         if "error" in chunk:
             context = "\n".join(recent[-25:])
             raise ImageError(f"docker build failed: {chunk['error'].strip()}\n{context}")

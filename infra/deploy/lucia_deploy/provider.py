@@ -342,7 +342,7 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value s
 
 
 def _unknown(value: Any) -> bool:
-    return value == UNKNOWN
+    return isinstance(value, str) and value == UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ class Resource:
     @property
     def plain(self) -> dict[str, Any]:
         """Checked inputs with secret markers removed: what the provider works with."""
-        return unwrap(self.checked if self.custom else self.inputs)
+        plain: dict[str, Any] = unwrap(self.checked if self.custom else self.inputs)
+        return plain
 
     def secret_paths(self) -> set[str]:
         return find_secrets(self.inputs)
@@ -139,7 +140,7 @@ class _ProviderMocks(pulumi.runtime.Mocks):
         self.image_ids = image_ids
         self.recorded: list[Resource] = []
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = _engine_shaped(dict(args.inputs))
         if not args.custom:
             self.recorded.append(Resource(args.typ, args.name, "", inputs, False))
@@ -168,7 +169,8 @@ class _ProviderMocks(pulumi.runtime.Mocks):
             return {"stdout": "", "stderr": ""}
         return {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs,
+             ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         raise NotImplementedError(f"the lucia program makes no provider calls ({args.token})")
 
 
@@ -219,9 +221,10 @@ def record(stack: str, config: dict[str, Any], secret_keys: list[str],
                              monitor=_Monitor(mocks))
     outputs: dict[str, Any] = {}
 
-    @pulumi.runtime.test
     def run() -> pulumi.Output[Any]:
         return pulumi.Output.from_input(build(stack_config.load())).apply(outputs.update)
 
-    run()
+    # pulumi.runtime.test (unannotated) runs `run` in the mocked engine and waits for its
+    # Output; called, not applied as a decorator, so `run` keeps its type.
+    pulumi.runtime.test(run)()
     return Recording(list(mocks.recorded), outputs, preview)

@@ -177,7 +177,8 @@ def read_outputs(stack: str) -> dict[str, Any]:
     path = STATE / stack / "outputs.json"
     if not path.exists():
         raise NotUp(f"stack {stack} is not up; run `make up STACK={stack}` first")
-    return _json_file(path)
+    outputs: dict[str, Any] = _json_file(path)
+    return outputs
 
 
 def _json_file(path: Path) -> Any:

@@ -34,7 +34,8 @@ def sanitise(resource: Resource, values: dict[str, Any]) -> dict[str, Any]:
             out[key] = {"secret-sha256": hashlib.sha256(text.encode()).hexdigest()}
         else:
             out[key] = value
-    return json.loads(json.dumps(out))  # plain JSON types, as they will be read back
+    plain: dict[str, Any] = json.loads(json.dumps(out))  # JSON types, as they are read back
+    return plain
 
 
 @dataclass

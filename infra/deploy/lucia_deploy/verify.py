@@ -38,7 +38,7 @@ def load_layers(path: Path = GATES) -> Layers:
         entries = table.get(profile)
         if not entries:
             raise GatesError(f"{path.name} declares no layers for the {profile} profile")
-        declared = []
+        declared: list[tuple[str, list[str] | None]] = []
         for entry in entries:
             if entry.get("tool") == "checklist":
                 declared.append((entry["name"], CHECKLIST))

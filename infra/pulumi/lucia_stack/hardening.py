@@ -8,7 +8,7 @@ paths), a stop grace on destroy, and the PIDs limit that pulumi-docker cannot ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_command as command
@@ -61,9 +61,33 @@ class ContainerArgs:
     wait_seconds: int = 0  # >0: the provider waits for healthy on create
 
 
-def hardened(args: ContainerArgs) -> dict[str, Any]:
+class HardenedSettings(TypedDict):
+    """The `docker.Container` keyword arguments `hardened` gives, typed as the resource
+    takes them."""
+
+    user: str
+    capabilities: docker.ContainerCapabilitiesArgs
+    privileged: bool
+    read_only: bool
+    tmpfs: dict[str, str]
+    memory: int
+    memory_swap: int
+    cpus: str
+    security_opts: list[str]
+    restart: str
+    init: bool
+    log_driver: str
+    log_opts: dict[str, str]
+    stop_timeout: int
+    destroy_grace_seconds: int
+    max_retry_count: NotRequired[int]
+    wait: NotRequired[bool]
+    wait_timeout: NotRequired[int]
+
+
+def hardened(args: ContainerArgs) -> HardenedSettings:
     """Keyword arguments for `docker.Container` that every lucia container gets."""
-    settings: dict[str, Any] = {
+    settings: HardenedSettings = {
         "user": args.user,                                            # CIS 4.1 non-root
         "capabilities": docker.ContainerCapabilitiesArgs(drops=["ALL"]),  # CIS 5.4
         "privileged": False,                                          # CIS 5.5
@@ -106,9 +130,8 @@ class HardenedContainer(pulumi.ComponentResource):
         # images on destroy, they are built here, not pulled).
         self.image = docker.RemoteImage(f"{args.name}-image", name=args.image,
                                         keep_locally=True, opts=child)
-        optional = {key: value for key, value in {
-            "envs": args.envs, "entrypoints": args.entrypoints, "command": args.command,
-            "mounts": args.mounts}.items() if value is not None}
+        # envs, entrypoints, command, mounts: None leaves an input unset, as leaving it out
+        # does (the resource's own defaults are None).
         self.container = docker.Container(
             args.name,
             name=args.name,
@@ -118,7 +141,10 @@ class HardenedContainer(pulumi.ComponentResource):
                 name=args.network, aliases=args.aliases)],
             healthcheck=args.healthcheck,                                    # CIS 5.27
             labels=labels(args.project, args.stack, args.component),
-            **optional,
+            envs=args.envs,
+            entrypoints=args.entrypoints,
+            command=args.command,
+            mounts=args.mounts,
             **hardened(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on,
                                         replace_on_changes=REPLACE_ON_CHANGES),

@@ -336,7 +336,8 @@ def junit(checklist: Checklist, record: Record) -> bytes:
                 "message": clean(f"{row.verdict}: {row.note}")})
         elif row.verdict == PASSED:
             ElementTree.SubElement(case, "system-out").text = clean(text)
-    return ElementTree.tostring(suite, encoding="utf-8", xml_declaration=True)
+    document: bytes = ElementTree.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def write(run_dir: Path, checklist: Checklist, record: Record) -> list[Path]:

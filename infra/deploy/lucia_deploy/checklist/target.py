@@ -37,7 +37,8 @@ class Target:
 
     @property
     def url(self) -> str:
-        return self.outputs["service_url"]
+        url: str = self.outputs["service_url"]
+        return url
 
     @property
     def live(self) -> bool:
@@ -49,9 +50,9 @@ class Target:
 
 
 def _image_of(component: str, outputs: dict[str, Any]) -> str:
-    if component.startswith("sim_"):
-        return outputs.get("sim_image", "")
-    return outputs.get(f"{component}_image", "")
+    key = "sim_image" if component.startswith("sim_") else f"{component}_image"
+    reference: str = outputs.get(key, "")
+    return reference
 
 
 def images(outputs: dict[str, Any],

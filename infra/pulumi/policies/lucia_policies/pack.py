@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyCustomTimeouts,
     PolicyPack,
     PolicyResource,
@@ -31,10 +32,20 @@ from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 from lucia_policies.rules import RULES, STACK_RULES, Rule, StackResource, StackRule, Violation
 
 PACK_NAME = "lucia-hardening"
-CIS_IDS = {rule.policy_name: rule.cis_id for rule in (*RULES, *STACK_RULES)}
+_ALL_RULES: tuple[Rule | StackRule, ...] = (*RULES, *STACK_RULES)
+CIS_IDS = {rule.policy_name: rule.cis_id for rule in _ALL_RULES}
 
 
-def _described(rule: Rule | StackRule) -> dict[str, Any]:
+class _Description(TypedDict):
+    """The keyword arguments every policy of the pack is constructed with."""
+
+    name: str
+    description: str
+    enforcement_level: EnforcementLevel
+    remediation_steps: str
+
+
+def _described(rule: Rule | StackRule) -> _Description:
     """What every policy of the pack says of itself: name, CIS title, mandatory, the fix."""
     return {"name": rule.policy_name,
             "description": f"CIS Docker Benchmark v1.6.0 {rule.cis_id}: {rule.title}",
@@ -69,8 +80,9 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
 
 def policy_pack() -> PolicyPack:
     """Construct the pack; PolicyPack starts serving the engine, so only __main__ calls it."""
+    served: list[Policy] = list(policies())
     return PolicyPack(name=PACK_NAME, enforcement_level=EnforcementLevel.MANDATORY,
-                      policies=policies())
+                      policies=served)
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ _OPTIONS = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before
                                  additional_secret_outputs=[])
 
 
-def _remediation(policy: Any) -> str:
+def _remediation(policy: Policy) -> str:
     return str(getattr(policy, "remediation_steps", "") or "")
 
 
@@ -101,7 +113,7 @@ def evaluate(targets: Sequence[Target]) -> list[Violation]:
     for policy in policies():
         cis_id = CIS_IDS[policy.name]
 
-        def collect(message: str, urn: str | None = None, *, _policy: Any = policy,
+        def collect(message: str, urn: str | None = None, *, _policy: Policy = policy,
                     _cis: str = cis_id) -> None:
             found.append(Violation(_policy.name, _cis, urn or "stack", message,
                                    _remediation(_policy)))
@@ -121,7 +133,7 @@ def evaluate(targets: Sequence[Target]) -> list[Violation]:
                                           t.urn, t.name, _OPTIONS, None)
 
             def report(message: str, urn: str | None = None, *, _t: Target = t,
-                       _policy: Any = policy, _cis: str = cis_id) -> None:
+                       _policy: Policy = policy, _cis: str = cis_id) -> None:
                 found.append(Violation(_policy.name, _cis, _t.name, message,
                                        _remediation(_policy)))
             try:

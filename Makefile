@@ -35,10 +35,7 @@ preview: bootstrap  ## the plan `make up` would apply to STACK, changing nothing
 status: bootstrap  ## STACK's containers and their health
 	$(DEPLOY) status --stack $(STACK)
 
-backlock: bootstrap  ## re-resolve requirements/*.lock (UPGRADE="pkg ..." to move those packages)
-	UPGRADE="$(UPGRADE)" infra/lock.sh
-
-up: bootstrap  ## snapshot STACK's Redis to FILE (default backups/STACK-TIME.rdb)
+backup: bootstrap  ## snapshot STACK's Redis to FILE (default backups/STACK-TIME.rdb)
 	$(DEPLOY) backup --stack $(STACK) $(if $(FILE),--file $(FILE))
 
 restore: bootstrap  ## load FILE into STACK's Redis volume; STACK must be down

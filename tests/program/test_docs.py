@@ -68,3 +68,10 @@ def test_readme_layout_lists_every_room_and_only_rooms_that_exist() -> None:
     rooms |= {f"{name}/" for name in ("sims", "checklists", "docs")}
     missing = sorted(rooms - named)
     assert not missing, f"README layout misses {missing}"
+
+
+def test_makefile_defines_each_target_once() -> None:
+    """A target defined twice silently runs only the last recipe (make warns, no more)."""
+    targets = re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), re.MULTILINE)
+    twice = sorted({t for t in targets if targets.count(t) > 1})
+    assert not twice, f"Makefile defines {twice} more than once"

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap lock up down purge preview prune status outputs images policy verify test lint \
-        checklist unit program fidelity gates live proof load soak bench footprint backup restore faults docs run \
+        checklist unit program fidelity gates live proof load load-llm soak bench footprint backup restore faults docs run \
         clean
 
 help:  ## list the targets
@@ -90,6 +90,10 @@ live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live prof
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
 	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m tests.load.run --stack $(STACK)
+
+load-llm: bootstrap  ## LLM-shaped load on STACK: streamed conversations vs Little's bound
+	@$(DEPLOY) check-up --stack $(STACK)
+	$(PY) -m tests.load.llm_run --stack $(STACK)
 
 soak: bootstrap  ## steady chat load on STACK for SOAK_SECONDS (600): memory flat, no restarts
 	@$(DEPLOY) check-up --stack $(STACK)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from lucia.connection_string import ModelConnection, Provider
 from lucia.errors import LlmTimeout, LlmUnavailable
@@ -32,6 +35,11 @@ class ChatModel(Protocol):
     can_route: bool
 
     async def complete(self, messages: list[Message]) -> str: ...
+
+    def stream(self, messages: list[Message]) -> AsyncGenerator[str, None]:
+        """The answer's text as the model produces it, in chunks (their concatenation is
+        what `complete` would answer). Errors are the domain's, before or between chunks."""
+        ...
 
     async def probe(self) -> None:
         """Raise LlmUnavailable unless the model's endpoint answers (callers bound the
@@ -97,11 +105,11 @@ class _Instrumented:
         self._metrics = metrics
         self._deadline = deadline
 
-    async def _call(self, operation: str, coro: Any) -> Any:
-        started = time.perf_counter()
+    @contextmanager
+    def _domain_errors(self, operation: str, streaming: bool = False) -> Iterator[None]:
+        """SDK errors (and our own deadline) as the domain's, counted by kind."""
         try:
-            async with asyncio.timeout(self._deadline):
-                return await coro
+            yield
         except (openai.APITimeoutError, TimeoutError) as exc:
             self._metrics.llm_errors.labels(self.provider, operation, "timeout").inc()
             raise LlmTimeout(f"the {self.provider} model did not answer in time") from exc
@@ -109,10 +117,26 @@ class _Instrumented:
             self._metrics.llm_errors.labels(self.provider, operation, "unavailable").inc()
             raise LlmUnavailable(
                 f"the {self.provider} model answered HTTP {exc.status_code}") from exc
+        except openai.APIError as exc:
+            self._metrics.llm_errors.labels(self.provider, operation, "unavailable").inc()
+            if streaming and not isinstance(exc, openai.APIConnectionError):
+                # The error event a provider sends mid-stream (`data: {"error": ...}`):
+                # the model failed, it was not unreachable.
+                raise LlmUnavailable(f"the {self.provider} model broke off its answer: "
+                                     f"{exc.message}") from exc
+            raise LlmUnavailable(
+                f"the {self.provider} model is unreachable ({type(exc).__name__})") from exc
         except openai.OpenAIError as exc:
             self._metrics.llm_errors.labels(self.provider, operation, "unavailable").inc()
             raise LlmUnavailable(
                 f"the {self.provider} model is unreachable ({type(exc).__name__})") from exc
+
+    async def _call(self, operation: str, coro: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            with self._domain_errors(operation):
+                async with asyncio.timeout(self._deadline):
+                    return await coro
         finally:
             self._metrics.llm_latency.labels(self.provider, operation).observe(
                 time.perf_counter() - started)
@@ -158,6 +182,44 @@ class OpenAIChatModel(_Instrumented):
             raise LlmUnavailable(f"the {self.provider} model returned no choices")
         return response.choices[0].message.content or ""
 
+    async def stream(self, messages: list[Message]) -> AsyncGenerator[str, None]:
+        """The SDK's streaming (`stream=True`): each chunk's `delta.content` as it arrives.
+
+        One deadline covers the whole answer, as it covers `complete`; it is applied to each
+        wait, never across a `yield`, so the time the caller spends on a chunk is its own
+        (a timeout scope spanning a yield would cancel the caller). A stream the server
+        breaks (OpenAI's `data: {"error": ...}`, a dropped connection) is LlmUnavailable."""
+        operation = "chat_stream"
+        started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + self._deadline
+        first = True
+        try:
+            with self._domain_errors(operation, streaming=True):
+                async with asyncio.timeout_at(deadline):
+                    chunks = await self._client.chat.completions.create(
+                        model=self._model, stream=True,
+                        # Plain role/content dicts are valid messages; the SDK's TypedDicts
+                        # cannot see that a str role is one of their literals.
+                        messages=cast("list[ChatCompletionMessageParam]", messages))
+            async with chunks:  # closes the HTTP response however the caller stops
+                while True:
+                    with self._domain_errors(operation, streaming=True):
+                        async with asyncio.timeout_at(deadline):
+                            try:
+                                chunk = await anext(chunks)
+                            except StopAsyncIteration:
+                                return
+                    text = chunk.choices[0].delta.content if chunk.choices else None
+                    if text:
+                        if first:
+                            first = False
+                            self._metrics.llm_time_to_first_token.labels(
+                                self.provider).observe(time.perf_counter() - started)
+                        yield text
+        finally:
+            self._metrics.llm_latency.labels(self.provider, operation).observe(
+                time.perf_counter() - started)
+
 
 class OpenAIEmbedder(_Instrumented):
     async def embed(self, texts: list[str]) -> list[list[float]]:
@@ -186,6 +248,10 @@ class OfflineChatModel:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    async def stream(self, messages: list[Message]) -> AsyncGenerator[str, None]:
+        """Embedded and immediate: the whole reply as one chunk."""
+        yield await self.complete(messages)
 
     async def complete(self, messages: list[Message]) -> str:
         user_turns = [m["content"] for m in messages if m.get("role") == "user"]

@@ -19,6 +19,7 @@ from pydantic_core import core_schema
 
 from lucia.http_input import DRY_RUN_HEADER
 from lucia.schemas import a2a, rest
+from lucia.sse import EVENT_STREAM
 from lucia.validation import ID_MAX_LENGTH, ID_PATTERN
 
 JSON = "application/json"
@@ -29,7 +30,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 # document each method's params.
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     rest.Error, rest.Alive, rest.Health, rest.AgentHealth, a2a.AgentCard, rest.ChatResponse,
-    rest.Session, a2a.Task, a2a.JsonRpcResponse)
+    rest.ChatToken, rest.Session, a2a.Task, a2a.JsonRpcResponse, a2a.JsonRpcStreamResponse)
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     a2a.JsonRpcRequest, a2a.MessageSendParams, a2a.TaskQueryParams, a2a.TaskIdParams)
 
@@ -66,6 +67,35 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _event(data: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """One server-sent event, as OpenAPI 3.2 describes an event stream's items (and
+    schemathesis reads a 3.1 `schema` of text/event-stream): its `event` name, and `data`
+    holding JSON of the given schema."""
+    fields: dict[str, Any] = {"data": {"type": "string", "contentMediaType": JSON,
+                                       "contentSchema": data}}
+    if name is not None:
+        fields["event"] = {"const": name}
+    return {"type": "object", "required": sorted(fields), "properties": fields}
+
+
+CHAT_EVENTS = {
+    "description": "Accept: text/event-stream. `token` events carry the reply as it is "
+                   "produced; `done` ends a turn that was stored, with the fields of the "
+                   "JSON answer; `error` ends a turn that broke after the stream began "
+                   "(nothing is stored). A failure before the first event is the JSON "
+                   "error with its status.",
+    "oneOf": [_event(_ref(rest.ChatToken), "token"), _event(_ref(rest.ChatResponse), "done"),
+              _event(_ref(rest.Error), "error")],
+}
+A2A_EVENTS = {
+    "description": "message/stream: every event is a JSON-RPC response, in order the Task "
+                   "(submitted), a status update (working), artifact updates with the "
+                   "reply, the completed status (final: true); or an error, and nothing is "
+                   "stored.",
+    **_event(_ref(a2a.JsonRpcStreamResponse)),
+}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -123,8 +153,13 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
                     "parameters": {"taskId": "$response.body#/taskId"},
                     "description": "The A2A task recording this turn."},
     }
-    chat_ok = _json(_ref(rest.ChatResponse), "The reply, and where it was stored.")
+    chat_ok = _json(_ref(rest.ChatResponse), "The reply, and where it was stored; with "
+                    "Accept: text/event-stream, the reply streamed as server-sent events.")
+    chat_ok["content"][EVENT_STREAM] = {"schema": CHAT_EVENTS}
     chat_ok["links"] = chat_links
+    rpc_ok = _json(_ref(a2a.JsonRpcResponse), "A JSON-RPC result or error; for message/stream "
+                   "(once its params are accepted) server-sent events.")
+    rpc_ok["content"][EVENT_STREAM] = {"schema": A2A_EVENTS}
     card = _ref(a2a.AgentCard)
     paths: dict[str, Any] = {
         "/alive": {"get": {"operationId": "alive", "summary": "Liveness; checks nothing.",
@@ -182,9 +217,7 @@ def build_openapi(version: str, max_chars: int, agent_ids: list[str],
             "parameters": [agent, DRY_RUN_PARAMETER],
             "requestBody": {"required": True,
                             "content": {JSON: {"schema": _ref(a2a.JsonRpcRequest)}}},
-            "responses": {"200": _json(_ref(a2a.JsonRpcResponse),
-                                       "A JSON-RPC result or error."),
-                          **_errors(400, 401, 404, 413, 415)},
+            "responses": {"200": rpc_ok, **_errors(400, 401, 404, 413, 415)},
         }},
         "/.well-known/agent-card.json": {"get": {
             "operationId": "wellKnownAgentCard", "summary": "The orchestrator's card.",

@@ -5,6 +5,9 @@ With a chat model, routing is one LLM call that returns
 malformed, then skill matching). With the offline model, the message's words are matched
 against the agents' skill tags. Several agents run concurrently, each with a time limit;
 their replies are joined in registry order, naming any agent that failed.
+
+`stream` is the same turn with the reply in chunks as the agents produce them (routing
+is not streamed): the joined chunks are the reply `run` would give.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from lucia.agents.base import Agent, Turn
@@ -150,12 +155,14 @@ class Orchestrator:
                                + fallback.reasoning, fallback.confidence,
                                fallback.additional_agents, method="fallback")
 
+    async def _decide(self, turn: Turn, only: str | None) -> RoutingDecision:
+        if only is not None and only != ORCHESTRATOR:
+            return RoutingDecision(only, "addressed directly", 1.0, method="direct")
+        return await self.route(turn)
+
     async def run(self, turn: Turn, only: str | None = None) -> TurnResult:
         """Answer a turn: route it (or send it straight to `only`) and run the agents."""
-        if only is not None and only != ORCHESTRATOR:
-            decision = RoutingDecision(only, "addressed directly", 1.0, method="direct")
-        else:
-            decision = await self.route(turn)
+        decision = await self._decide(turn, only)
         if decision.method == "clarify":
             return TurnResult(CLARIFY, GENERAL, [GENERAL], decision=decision)
         chosen = sorted(decision.agent_ids, key=self._order.index)
@@ -191,6 +198,110 @@ class Orchestrator:
                 return await self.agents[agent_id].handle(turn)
         except TimeoutError as exc:
             raise AgentTimeout(f"{agent_id} did not answer within {self._timeout:g} s") from exc
+
+    async def stream(self, turn: Turn,
+                     only: str | None = None) -> AsyncGenerator[str | TurnResult, None]:
+        """`run`, with the reply streamed: text chunks as the agents produce them, then the
+        TurnResult (whose response is the chunks joined).
+
+        A failure before the first chunk raises, as `run` does, so nothing has been said
+        yet. With several agents, each runs at once and the replies go out in registry
+        order, the next agent's chunks as soon as the one before has finished; an agent
+        that fails before its first chunk is named at the end, as `run` names it, but one
+        that breaks off mid-reply breaks the turn: what was sent cannot be taken back."""
+        decision = await self._decide(turn, only)
+        if decision.method == "clarify":
+            yield CLARIFY
+            yield TurnResult(CLARIFY, GENERAL, [GENERAL], decision=decision)
+            return
+        chosen = sorted(decision.agent_ids, key=self._order.index)
+        sent: list[str] = []
+        if len(chosen) == 1:
+            async with aclosing(self._stream_one(chosen[0], turn)) as chunks:
+                async for chunk in chunks:
+                    sent.append(chunk)
+                    yield chunk
+            yield TurnResult("".join(sent), chosen[0], chosen, decision=decision)
+            return
+        replies: list[str] = []
+        failed: dict[str, str] = {}
+        errors: list[BaseException] = []
+        queues = {agent_id: asyncio.Queue[str | _Finished]() for agent_id in chosen}
+        pumps = [asyncio.create_task(self._pump(agent_id, turn, queues[agent_id]))
+                 for agent_id in chosen]
+        try:
+            for agent_id in chosen:
+                parts: list[str] = []
+                while not isinstance(item := await queues[agent_id].get(), _Finished):
+                    if not parts and replies:
+                        item = "\n" + item  # the join of `run`, sent with the next reply
+                    parts.append(item)
+                    sent.append(item)
+                    yield item
+                if item.error is None:
+                    if not parts and replies:
+                        sent.append("\n")
+                        yield "\n"
+                    replies.append(agent_id)
+                elif parts:
+                    raise item.error
+                else:
+                    errors.append(item.error)
+                    failed[agent_id] = _failure_reason(item.error)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+        if not replies:
+            for error in errors:
+                if isinstance(error, LuciaError):
+                    raise error
+            raise errors[0]
+        notes = "".join(f"\n({self.agents[agent_id].name} could not answer: {reason}.)"
+                        for agent_id, reason in failed.items())
+        if notes:
+            sent.append(notes)
+            yield notes
+        primary = decision.agent_id if decision.agent_id not in failed else replies[0]
+        yield TurnResult("".join(sent), primary, chosen, failed, decision)
+
+    async def _pump(self, agent_id: str, turn: Turn,
+                    queue: asyncio.Queue[str | _Finished]) -> None:
+        """Run one agent of several, its chunks into `queue`, then how it finished."""
+        try:
+            async with aclosing(self._stream_one(agent_id, turn)) as chunks:
+                async for chunk in chunks:
+                    queue.put_nowait(chunk)
+        except Exception as exc:  # reported like `run` reports it, by the reader
+            queue.put_nowait(_Finished(exc))
+        else:
+            queue.put_nowait(_Finished(None))
+
+    async def _stream_one(self, agent_id: str, turn: Turn) -> AsyncGenerator[str, None]:
+        """One agent's chunks, all of them within the agent time limit (applied to each
+        wait, never across a yield)."""
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        chunks = self.agents[agent_id].stream(turn)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    raise AgentTimeout(f"{agent_id} did not answer within "
+                                       f"{self._timeout:g} s") from exc
+                yield chunk
+        finally:
+            await chunks.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """An agent's stream has ended: cleanly (error None) or with `error`."""
+
+    error: Exception | None
 
 
 def _failure_reason(error: BaseException) -> str:

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lucia.connection_string import OFFLINE, ModelConnection, parse_connection_string
 
+MAX_WORKERS = 64
+
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
@@ -45,6 +47,18 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         10.0, gt=0, le=120, validation_alias=_env("LUCIA_SHUTDOWN_TIMEOUT_SECONDS"),
         description="On SIGTERM, how long in-flight requests may take to finish.")
+    workers: str = Field(
+        "auto", validation_alias=_env("LUCIA_WORKERS"),
+        description="Worker processes sharing the port (SO_REUSEPORT, under gunicorn's "
+                    "arbiter): `auto` runs one per CPU of the container's CPU limit (cgroup "
+                    "quota rounded up, at most the CPUs there are), or a number from 1 to 64. "
+                    "1 serves from the main process, as a plain aiohttp app.")
+    metrics_dir: str = Field(
+        "", validation_alias=_env("LUCIA_METRICS_DIR"),
+        description="With more than one worker: the directory of prometheus-client's "
+                    "multiprocess files, emptied at start; empty means a new directory "
+                    "under the temporary directory (the container's /tmp tmpfs), removed "
+                    "at exit.")
     build_configuration: Literal["Release", "Debug"] = Field(
         "Release", validation_alias=_env("LUCIA_BUILD_CONFIGURATION"),
         description="Set by the image's BUILD_CONFIGURATION; Debug turns on asyncio debug "
@@ -172,6 +186,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @field_validator("workers")
+    @classmethod
+    def _check_workers(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value == "auto":
+            return value
+        if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+            raise ValueError(f"must be auto or a whole number from 1 to {MAX_WORKERS}")
+        return str(int(value))
 
     @field_validator("log_level", "library_log_level")
     @classmethod

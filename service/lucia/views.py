@@ -3,11 +3,17 @@ with the models of lucia/schemas/rest.py (the ones /openapi.json is generated fr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from contextlib import aclosing
+
 from aiohttp import web
 from pydantic import MISSING, BaseModel
 
 from lucia import keys
-from lucia.conversation import utc_now
+from lucia.conversation import TurnOutcome, utc_now
+from lucia.errors import LuciaError
 from lucia.health import HealthReport
 from lucia.http_input import agent_id_of, dry_run_of, path_id, read_json
 from lucia.metrics import CONTENT_TYPE
@@ -15,13 +21,20 @@ from lucia.openapi import build_openapi
 from lucia.schemas.rest import (
     AgentHealth,
     Alive,
+    ChatRequest,
     ChatResponse,
+    ChatToken,
+    Error,
+    ErrorDetail,
     Health,
     PlannedAction,
     Services,
     chat_request,
 )
+from lucia.sse import EventStream, wants_event_stream
 from lucia.validation import validate
+
+log = logging.getLogger("lucia.http")
 
 
 def json_model(body: BaseModel, status: int = 200) -> web.Response:
@@ -70,19 +83,69 @@ async def agent_health(request: web.Request) -> web.Response:
     return json_model(body, status=503 if status == "Unhealthy" else 200)
 
 
-async def chat(request: web.Request) -> web.Response:
-    settings = request.app[keys.SETTINGS]
-    body = validate(chat_request(settings.max_message_chars),
-                    await read_json(request, settings.max_body_bytes))
-    dry_run = dry_run_of(request)
-    outcome = await request.app[keys.CONVERSATION].turn(body.message, body.session_id,
-                                                        dry_run=dry_run)
-    return json_model(ChatResponse(
+def chat_response(outcome: TurnOutcome) -> ChatResponse:
+    dry_run = outcome.dry_run
+    return ChatResponse(
         response=outcome.response, sessionId=outcome.session_id, timestamp=outcome.timestamp,
         agent=outcome.agent, taskId=outcome.task_id,
         dryRun=True if dry_run else MISSING,
         actions=[PlannedAction.model_validate(action) for action in outcome.actions]
-        if dry_run else MISSING))
+        if dry_run else MISSING)
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    settings = request.app[keys.SETTINGS]
+    body = validate(chat_request(settings.max_message_chars),
+                    await read_json(request, settings.max_body_bytes))
+    dry_run = dry_run_of(request)
+    if wants_event_stream(request):
+        return await stream_chat(request, body, dry_run)
+    outcome = await request.app[keys.CONVERSATION].turn(body.message, body.session_id,
+                                                        dry_run=dry_run)
+    return json_model(chat_response(outcome))
+
+
+async def stream_chat(request: web.Request, body: ChatRequest,
+                      dry_run: bool) -> web.StreamResponse:
+    """The turn as server-sent events: `token` events with the reply as it is produced,
+    then `done` with the JSON answer's fields; or `error`, and nothing is stored.
+
+    Until the first piece of the reply exists nothing has been sent, so a failure up to
+    then (storage_full, Redis, routing, the LLM before its first token) is the ordinary
+    JSON error with its status."""
+    streamed = await request.app[keys.CONVERSATION].stream_turn(
+        body.message, body.session_id, dry_run=dry_run)
+    stream = EventStream(request, "chat")
+    async with aclosing(streamed.chunks) as chunks:
+        first = await anext(chunks, None)
+        try:
+            if first is not None:
+                await stream.send(ChatToken(text=first), "token", reply=True)
+            # A client gone before the last pull stores nothing: that pull writes the turn.
+            while not stream.client_gone and (chunk := await anext(chunks, None)) is not None:
+                await stream.send(ChatToken(text=chunk), "token", reply=True)
+            if streamed.outcome is None:
+                return await stream.finish("disconnected")
+            await stream.send(chat_response(streamed.outcome), "done")
+        except ConnectionError:
+            return await stream.finish("disconnected")
+        except asyncio.CancelledError:
+            stream.cancelled()
+            raise
+        except LuciaError as exc:
+            log.warning("stream failed", extra={"code": exc.code, "detail": exc.message})
+            await _send_error(stream, exc.code, exc.message)
+            return await stream.finish("failed")
+        except Exception:
+            log.exception("unhandled error in a stream")
+            await _send_error(stream, "internal_error", "an unexpected error occurred")
+            return await stream.finish("failed")
+    return await stream.finish("completed")
+
+
+async def _send_error(stream: EventStream, code: str, message: str) -> None:
+    with contextlib.suppress(ConnectionError):  # the client has gone: no one to tell
+        await stream.send(Error(error=ErrorDetail(code=code, message=message)), "error")
 
 
 async def get_session(request: web.Request) -> web.Response:

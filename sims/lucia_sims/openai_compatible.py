@@ -1,16 +1,33 @@
-"""An OpenAI-compatible LLM simulator: chat completions (including lucia's routing JSON)
-and embeddings, with configurable latency and failure injection.
+"""An OpenAI-compatible LLM simulator: chat completions (including lucia's routing JSON),
+streamed or not, and embeddings, with configurable timing and failure injection.
 
 Paths: any path ending in `/chat/completions` or `/embeddings`, so the OpenAI
 (`/v1/...`), Ollama (`/v1/...`), Azure OpenAI (`/openai/deployments/{d}/...`) and Azure AI
 Inference (`/models/...`) shapes all land here. The newest 1,000 requests are recorded
 (path, query, auth headers, body) for tests at `GET /sim/requests`.
 
+Streaming follows the OpenAI API: a chat completion with `"stream": true` answers
+`text/event-stream`, one `data: {chat.completion.chunk}` line per event (the first with
+`delta.role`, then one per token in `delta.content`, then an empty delta with
+`finish_reason: "stop"`; with `stream_options.include_usage` a last chunk with empty
+`choices` and `usage`), then `data: [DONE]`. A failure after the stream started is what
+OpenAI sends: `data: {"error": {...}}`, and the stream ends without `[DONE]`. Replies are
+split into tokens at word boundaries, each word with its leading space.
+
+Timing: a reply is generated token by token, streamed or not. `latency` passes before the
+response starts; then `ttft` before the first token and `token_delay` between tokens. A
+request that is not streamed answers once its last token is generated (latency + ttft +
+token_delay per further token).
+
 Controls: `POST /sim/config` with any of
-  latency (seconds before answering), fail_status (HTTP status for failing requests),
-  fail_count (how many next requests fail; -1 for all), scope (which requests latency and
-  failures apply to: "all", "routing", "chat" or "embeddings"; or "probe": only the
-  GET probes /health makes, see `models`), malformed_routing (how
+  latency (seconds before answering), ttft (seconds to the first token), token_delay
+  (seconds between tokens), reply_tokens (chat replies padded or cut to exactly this many
+  tokens; null: the natural reply), fail_status (HTTP status for failing requests),
+  fail_count (how many next requests fail; -1 for all), fail_after_tokens (every reply
+  breaks after this many tokens: a stream sends OpenAI's error event and ends without
+  `[DONE]`, a request that is not streamed answers fail_status; null: off), scope (which
+  requests timing and failures apply to: "all", "routing", "chat" or "embeddings"; or
+  "probe": only the GET probes /health makes, see `models`), malformed_routing (how
   many next routing replies are not JSON), routing (a fixed routing object to return);
 `POST /sim/reset` restores the defaults.
 """
@@ -48,8 +65,10 @@ CONCEPT_WEIGHT = {"device": 0.3}
 HASH_BUCKETS = 32
 IGNORED = {"room", "the", "a", "my", "in", "of"}
 
-DEFAULTS: dict[str, Any] = {"latency": 0.0, "fail_status": 500, "fail_count": 0,
-                            "scope": "all", "malformed_routing": 0, "routing": None}
+DEFAULTS: dict[str, Any] = {"latency": 0.0, "ttft": 0.0, "token_delay": 0.0,
+                            "reply_tokens": None, "fail_status": 500, "fail_count": 0,
+                            "fail_after_tokens": None, "scope": "all",
+                            "malformed_routing": 0, "routing": None}
 CONFIG: web.AppKey[dict[str, Any]] = web.AppKey("config", dict)
 # The newest RECORD_LIMIT requests only: a simulator under sustained load must not grow
 # without bound (an unbounded list got the dev stack's LLM simulator OOM-killed).
@@ -57,6 +76,11 @@ RECORD_LIMIT = 1000
 REQUESTS: web.AppKey[deque[dict[str, Any]]] = web.AppKey("requests", deque)
 
 _NAME = re.compile(r"\bmy name is\s+([A-Za-z][\w'-]*)", re.IGNORECASE)
+# A token is a word with the whitespace before it, as OpenAI's tokens carry their space.
+_TOKEN = re.compile(r"\s*\S+|\s+$")
+PADDING_TOKEN = " more"
+SIMULATED_FAILURE = {"message": "simulated failure", "type": "server_error", "param": None,
+                     "code": None}
 
 
 def embed(text: str) -> list[float]:
@@ -96,6 +120,11 @@ def converse(messages: list[dict[str, Any]]) -> str:
     return f"(simulated model) You said: {latest}"
 
 
+def tokens(text: str) -> list[str]:
+    """The reply as the model generates it: words, each with the whitespace before it."""
+    return _TOKEN.findall(text) or [text]
+
+
 def _completion(model: str, content: str) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-sim-{time.time_ns()}", "object": "chat.completion",
@@ -103,6 +132,17 @@ def _completion(model: str, content: str) -> dict[str, Any]:
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+def _chunk(completion_id: str, model: str, delta: dict[str, Any],
+           finish_reason: str | None = None) -> dict[str, Any]:
+    """One `chat.completion.chunk`, as OpenAI streams them."""
+    return {
+        "id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
+        "model": model, "system_fingerprint": None,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                     "finish_reason": finish_reason}],
     }
 
 
@@ -114,7 +154,13 @@ def _kind(path: str, body: dict[str, Any]) -> str:
     return "routing" if ROUTING_MARKER in system else "chat"
 
 
-async def _prepare(request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+def _failure(status: int) -> web.Response:
+    return web.json_response({"error": SIMULATED_FAILURE}, status=status)
+
+
+async def _prepare(request: web.Request) -> tuple[dict[str, Any], bool, web.Response | None]:
+    """Record the request; apply latency and a failure of the whole request. Returns the
+    body, whether timing and failures apply to it (its scope), and the failure if any."""
     body = await request.json()
     request.app[REQUESTS].append({
         "path": request.path, "query": dict(request.query),
@@ -123,37 +169,92 @@ async def _prepare(request: web.Request) -> tuple[dict[str, Any], web.Response |
     })
     config = request.app[CONFIG]
     if config["scope"] not in ("all", _kind(request.path, body)):
-        return body, None
+        return body, False, None
     if config["latency"]:
         await asyncio.sleep(config["latency"])
     if config["fail_count"]:
         if config["fail_count"] > 0:
             config["fail_count"] -= 1
-        status = config["fail_status"]
-        return body, web.json_response(
-            {"error": {"message": "simulated failure", "type": "server_error"}}, status=status)
-    return body, None
+        return body, True, _failure(config["fail_status"])
+    return body, True, None
 
 
-async def chat_completions(request: web.Request) -> web.Response:
-    body, failure = await _prepare(request)
-    if failure is not None:
-        return failure
+def _reply_text(request: web.Request, body: dict[str, Any]) -> str:
+    """What the model answers: routing JSON (or a malformed reply), or conversation."""
+    config = request.app[CONFIG]
     messages = body.get("messages", [])
-    model = body.get("model", "sim")
     if _kind(request.path, body) == "routing":
-        config = request.app[CONFIG]
         if config["malformed_routing"]:
             config["malformed_routing"] -= 1
-            return web.json_response(_completion(model, "Sure! I think lights, probably."))
+            return "Sure! I think lights, probably."
         user = next((m["content"] for m in messages if m.get("role") == "user"), "")
-        decision = config["routing"] or route(str(user))
-        return web.json_response(_completion(model, json.dumps(decision)))
-    return web.json_response(_completion(model, converse(messages)))
+        return json.dumps(config["routing"] or route(str(user)))
+    text = converse(messages)
+    wanted = config["reply_tokens"]
+    if wanted is None:
+        return text
+    words = tokens(text)[:wanted]
+    return "".join(words + [PADDING_TOKEN] * (wanted - len(words)))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body, in_scope, failure = await _prepare(request)
+    if failure is not None:
+        return failure
+    config = request.app[CONFIG]
+    ttft = config["ttft"] if in_scope else 0.0
+    delay = config["token_delay"] if in_scope else 0.0
+    breaks_after = config["fail_after_tokens"] if in_scope else None
+    model = body.get("model", "sim")
+    words = tokens(_reply_text(request, body))
+    if body.get("stream") is True:
+        usage = (body.get("stream_options") or {}).get("include_usage") is True
+        return await _stream(request, model, words, ttft, delay, breaks_after, usage)
+    generated = len(words) if breaks_after is None else min(breaks_after, len(words))
+    await asyncio.sleep(ttft + delay * max(0, generated - 1))
+    if breaks_after is not None and breaks_after < len(words):
+        return _failure(config["fail_status"])
+    return web.json_response(_completion(model, "".join(words)))
+
+
+async def _stream(request: web.Request, model: str, words: list[str], ttft: float,
+                  delay: float, breaks_after: int | None,
+                  usage: bool) -> web.StreamResponse:
+    """Stream `words` as chat.completion.chunk events, one token per event."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    completion_id = f"chatcmpl-sim-{time.time_ns()}"
+
+    async def send(payload: dict[str, Any] | str) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        await response.write(f"data: {data}\n\n".encode())
+
+    try:
+        await asyncio.sleep(ttft)
+        await send(_chunk(completion_id, model, {"role": "assistant", "content": "",
+                                                 "refusal": None}))
+        for index, word in enumerate(words):
+            if breaks_after is not None and index >= breaks_after:
+                await send({"error": SIMULATED_FAILURE})
+                return response
+            if index:
+                await asyncio.sleep(delay)
+            await send(_chunk(completion_id, model, {"content": word}))
+        await send(_chunk(completion_id, model, {}, "stop"))
+        if usage:
+            await send({**_chunk(completion_id, model, {}), "choices": [],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": len(words),
+                                  "total_tokens": len(words) + 1}})
+        await send("[DONE]")
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away mid-stream, as clients do
+    return response
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    body, failure = await _prepare(request)
+    body, _, failure = await _prepare(request)
     if failure is not None:
         return failure
     inputs = body.get("input", [])
@@ -166,7 +267,7 @@ async def embeddings(request: web.Request) -> web.Response:
     })
 
 
-async def dispatch(request: web.Request) -> web.Response:
+async def dispatch(request: web.Request) -> web.StreamResponse:
     if request.path.endswith("/chat/completions"):
         return await chat_completions(request)
     if request.path.endswith("/embeddings"):

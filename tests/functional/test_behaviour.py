@@ -1,11 +1,15 @@
 """The deployed service behaves as documented: health, agents, chat that controls Home
 Assistant, routing, multi-agent turns, errors, memory, persistence across restarts,
-semantic matching with embeddings from the simulator."""
+semantic matching with embeddings from the simulator, streamed replies (SSE)."""
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -202,6 +206,98 @@ def test_a2a_message_send_and_tasks_get(deployed: Deployed) -> None:
         "jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task["id"]}})
     assert status == 200
     assert got["result"]["status"]["state"] == "completed"
-    _, streamed = deployed.call("POST", "/a2a/orchestrator", {
-        "jsonrpc": "2.0", "id": 3, "method": "message/stream", "params": {"message": message}})
-    assert streamed["error"]["code"] == -32004
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str | None
+    data: Any
+    at: float  # seconds from the request to the event's arrival
+
+
+def stream(deployed: Deployed, path: str, body: dict[str, Any]) -> list[Event]:
+    """POST asking for server-sent events; every event as it arrives, timed."""
+    request = urllib.request.Request(
+        f"{deployed.url}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Accept": "text/event-stream",
+                 **deployed.turn_headers()})
+    events: list[Event] = []
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+        lines: list[str] = []
+        for raw in response:  # read as it comes: chunked, one line at a time
+            line = raw.decode().rstrip("\n")
+            if line:
+                lines.append(line)
+                continue
+            name = lines.pop(0).removeprefix("event: ") if lines[0].startswith("event:") \
+                else None
+            assert len(lines) == 1, f"one data line per event: {lines}"
+            assert lines[0].startswith("data: "), f"one data line per event: {lines}"
+            events.append(Event(name, json.loads(lines[0].removeprefix("data: ")),
+                                time.perf_counter() - started))
+            lines = []
+        assert lines == [], f"the stream ended mid-event: {lines}"
+    return events
+
+
+def test_chat_streams_each_token_as_the_llm_produces_it(deployed: Deployed,
+                                                        llm: Simulator) -> None:
+    ttft, delay, count = 0.5, 0.1, 10
+    llm.call("POST", "/sim/config", {"scope": "chat", "ttft": ttft, "token_delay": delay,
+                                     "reply_tokens": count})
+    session = f"lucia-run-stream-{uuid.uuid4().hex[:10]}"
+    CREATED.add(session)
+    events = stream(deployed, "/api/chat", {"message": "tell me a story",
+                                            "sessionId": session})
+    generation = ttft + delay * (count - 1)
+    assert [e.name for e in events] == ["token"] * count + ["done"]
+    done = events[-1].data
+    print(f"\nstreamed chat: first token {events[0].at:.3f} s, done {events[-1].at:.3f} s "
+          f"(simulator: ttft {ttft} s, generation {generation:.1f} s)")
+    assert ttft <= events[0].at < ttft + (generation - ttft) / 2
+    assert events[-1].at >= generation
+    assert "".join(e.data["text"] for e in events[:-1]) == done["response"]
+    assert set(done) == {"response", "sessionId", "timestamp", "agent", "taskId"}
+    assert (done["sessionId"], done["agent"]) == (session, "general-assistant")
+    status, stored = deployed.call("GET", f"/api/sessions/{session}")
+    assert status == 200
+    assert stored["history"][-1]["content"] == done["response"]
+
+
+def test_a_chat_stream_the_llm_breaks_ends_in_an_error_and_stores_nothing(
+        deployed: Deployed, llm: Simulator) -> None:
+    llm.call("POST", "/sim/config", {"scope": "chat", "fail_after_tokens": 3})
+    session = f"lucia-run-broken-{uuid.uuid4().hex[:10]}"
+    events = stream(deployed, "/api/chat", {"message": "tell me a story",
+                                            "sessionId": session})
+    assert [e.name for e in events] == ["token"] * 3 + ["error"]
+    assert events[-1].data["error"]["code"] == "llm_unavailable"
+    assert deployed.call("GET", f"/api/sessions/{session}")[0] == 404
+
+
+def test_a2a_message_stream_sends_task_status_and_artifact_updates(
+        deployed: Deployed) -> None:
+    session = f"lucia-run-a2a-stream-{uuid.uuid4().hex[:10]}"
+    CREATED.add(session)
+    message = {"kind": "message", "role": "user", "messageId": uuid.uuid4().hex,
+               "contextId": session, "parts": [{"kind": "text", "text": "hello there"}]}
+    events = stream(deployed, "/a2a/orchestrator", {
+        "jsonrpc": "2.0", "id": 4, "method": "message/stream", "params": {"message": message}})
+    results = [e.data["result"] for e in events]
+    kinds = [r["kind"] for r in results]
+    assert kinds[:2] == ["task", "status-update"]
+    assert kinds[2:-1] == ["artifact-update"] * (len(kinds) - 3)
+    assert len(kinds) >= 5
+    assert kinds[-1] == "status-update"
+    assert (results[-1]["status"]["state"], results[-1]["final"]) == ("completed", True)
+    assert results[-2]["lastChunk"] is True
+    text = "".join(part["text"] for r in results[2:-1] for part in r["artifact"]["parts"])
+    status, got = deployed.call("POST", "/a2a/orchestrator", {
+        "jsonrpc": "2.0", "id": 5, "method": "tasks/get", "params": {"id": results[0]["id"]}})
+    assert status == 200
+    assert got["result"]["artifacts"][0]["parts"][0]["text"] == text
+    assert got["result"]["status"] == results[-1]["status"]
+    _, cards = deployed.call("GET", "/api/agents")
+    assert all(card["capabilities"]["streaming"] for card in cards)

@@ -5,7 +5,9 @@ references, and write docs/performance.md.
     Redis work, as host processes against a local redis-server (AOF everysec);
 (b) redis-benchmark against the stack's Redis, from a container on the stack's network;
 (c) the service: as a host process with the offline model (the same footing as the bare
-    references), and the deployed stack through its published port (with its simulators);
+    references), once with one worker (LUCIA_WORKERS=1) and once with as many as the
+    machine's CPUs (LUCIA_WORKERS=auto, the container's default), and the deployed stack
+    through its published port (with its simulators);
 (d) session-write latency: the service's own Store.record_turn, p50/p99;
 (e) container memory idle and after load, image sizes, time from start to healthy.
 
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ import docker
 
 from lucia.settings import Settings
 from lucia.store import Store, make_redis_client
+from lucia.workers import available_cpus, cgroup_cpu_limit, worker_count
 from lucia_deploy.waiting import wait_until
 from tests.load.driver import SESSIONS, Measurement, drive, percentile
 from tests.support.deployed import Deployed
@@ -83,11 +87,13 @@ async def session_writes(url: str, count: int, password: str | None = None,
     settings = Settings(redis_url=url, redis_password=password, redis_username=username)
     store = Store(make_redis_client(settings), settings)
     timings = []
-    entries = [{"role": "user", "content": "x" * 40, "timestamp": "t"},
-               {"role": "assistant", "content": "y" * 80, "timestamp": "t"}]
+    # A real timestamp: the clean-up at the end (lucia.retention) reads lastAccessedAt.
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    entries = [{"role": "user", "content": "x" * 40, "timestamp": now},
+               {"role": "assistant", "content": "y" * 80, "timestamp": now}]
     for index in range(count):
         started = time.perf_counter()
-        await store.record_turn(f"{SESSIONS}writes-{index % 50}", entries, "t",
+        await store.record_turn(f"{SESSIONS}writes-{index % 50}", entries, now,
                                 {"id": f"{SESSIONS}task-{index}", "status": {}})
         timings.append(time.perf_counter() - started)
     await store.close()
@@ -102,6 +108,22 @@ def time_to_healthy(container: Any) -> float:
         container.reload()
         return container.attrs["State"].get("Health", {}).get("Status") == "healthy"
     return wait_until(healthy, 120, f"{container.name} healthy")[1]
+
+
+@dataclass(frozen=True)
+class HostRows:
+    """The service as a host process: /alive, chat at the bench's concurrency, chat at 50."""
+
+    alive: Measurement
+    chat: Measurement
+    chat50: Measurement
+
+
+def worker_label(workers: str) -> str:
+    if workers != "auto":
+        return f"{workers} worker" + ("s" if workers != "1" else "")
+    count = worker_count("auto", cgroup_cpu_limit(), available_cpus())
+    return f"{count} workers (`LUCIA_WORKERS=auto`)"
 
 
 def row(name: str, m: Measurement, ref: Measurement | None = None) -> str:
@@ -138,20 +160,28 @@ def main() -> int:
                                      ready_path="/alive")
             bare, bare_url = start("tests.load.bare", "redis", "--redis-url", redis_local.url,
                                    ready_path="/alive")
-            host_lucia, host_url = start("lucia", ready_path="/alive", env={
-                "REDIS_URL": redis_local.url, "LUCIA_LOG_LEVEL": "WARNING"})
-            processes += [hello, bare, host_lucia]
+            host = {}
+            for workers in ("1", "auto"):
+                host[workers] = start("lucia", ready_path="/alive", env={
+                    "REDIS_URL": redis_local.url, "LUCIA_LOG_LEVEL": "WARNING",
+                    "LUCIA_WORKERS": workers})
+            processes += [hello, bare, *(process for process, _ in host.values())]
             print("==> measuring (each figure is a closed loop of "
                   f"{c} clients for {s:g} s)", flush=True)
             idle = memory(service)
             m_hello = drive("GET", f"{hello_url}/alive", concurrency=c, seconds=s)
             m_bare = drive("POST", f"{bare_url}/api/chat", concurrency=c, seconds=s,
                            body=chat_body)
-            m_host_alive = drive("GET", f"{host_url}/alive", concurrency=c, seconds=s)
-            m_host_chat = drive("POST", f"{host_url}/api/chat", concurrency=c, seconds=s,
-                                body=chat_body)
-            m_host_chat50 = drive("POST", f"{host_url}/api/chat", concurrency=50, seconds=s,
-                                  body=chat_body)
+            m_bare50 = drive("POST", f"{bare_url}/api/chat", concurrency=50, seconds=s,
+                             body=chat_body)
+            m_host: dict[str, HostRows] = {}
+            for workers, (_, url) in host.items():
+                m_host[workers] = HostRows(
+                    drive("GET", f"{url}/alive", concurrency=c, seconds=s),
+                    drive("POST", f"{url}/api/chat", concurrency=c, seconds=s,
+                          body=chat_body),
+                    drive("POST", f"{url}/api/chat", concurrency=50, seconds=s,
+                          body=chat_body))
             auth = deployed.auth()
             m_alive = drive("GET", f"{deployed.url}/alive", concurrency=c, seconds=s)
             m_health = drive("GET", f"{deployed.url}/health", concurrency=c, seconds=s,
@@ -195,9 +225,12 @@ def main() -> int:
     say("|---|---|---|---|---|---|")
     say(row("bare aiohttp hello-world `GET /alive`", m_hello))
     say(row("bare aiohttp + redis-py, a chat turn's Redis work", m_bare))
-    say(row("lucia host process `GET /alive`", m_host_alive, m_hello))
-    say(row("lucia host process `POST /api/chat` (offline model)", m_host_chat, m_bare))
-    say(row("lucia host process `POST /api/chat`, 50 clients", m_host_chat50, m_bare))
+    say(row("bare aiohttp + redis-py, a chat turn's Redis work, 50 clients", m_bare50))
+    for workers, rows in m_host.items():
+        name = f"lucia host process, {worker_label(workers)}"
+        say(row(f"{name}, `GET /alive`", rows.alive, m_hello))
+        say(row(f"{name}, `POST /api/chat` (offline model)", rows.chat, m_bare))
+        say(row(f"{name}, `POST /api/chat`, 50 clients", rows.chat50, m_bare50))
     say(row(f"stack {args.stack} `GET /alive` (through Docker's port publishing)", m_alive,
             m_hello))
     say(row(f"stack {args.stack} `GET /health` (Redis + HA checks, 1 s reuse)", m_health,
@@ -207,8 +240,25 @@ def main() -> int:
     say()
     say("The host-process rows run the same code as the container with the offline model "
         "against the same local Redis as the bare references: they isolate the service's "
-        "own cost. The stack rows add Docker's port publishing and, for chat, two calls to "
-        "the LLM simulator (routing and answer) per turn.")
+        "own cost. The bare references are single processes; the service runs once with "
+        "one worker and once with `LUCIA_WORKERS=auto` (one per CPU, as in the container), "
+        "so the second pair of rows shows what the extra workers buy on a machine whose "
+        "cores the load driver and Redis share. The stack rows add Docker's port publishing "
+        "and, for chat, two calls to the LLM simulator (routing and answer) per turn.")
+    say()
+    multi = m_host["auto"]
+    say("### Goals (issue 13, both CPUs)")
+    say()
+    say("| goal | measured | met |")
+    say("|---|---|---|")
+    ratio = multi.chat.rps / m_bare.rps
+    say(f"| host-process chat, {worker_label('auto')}, at least 100% of the single-process "
+        f"bare reference ({c} clients) | {ratio:.0%} | {'yes' if ratio >= 1 else 'no'} |")
+    ratio50 = multi.chat50.rps / m_bare50.rps
+    say(f"| the same at 50 clients | {ratio50:.0%} | {'yes' if ratio50 >= 1 else 'no'} |")
+    say(f"| host-process chat p99 under 50 ms at 50 clients, {worker_label('auto')} | "
+        f"{multi.chat50.p99_ms:.1f} ms (bare reference {m_bare50.p99_ms:.1f} ms; one worker "
+        f"{m_host['1'].chat50.p99_ms:.1f} ms) | {'yes' if multi.chat50.p99_ms < 50 else 'no'} |")
     say()
     say("## Redis")
     say()

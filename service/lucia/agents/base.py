@@ -1,8 +1,9 @@
-"""What every agent is: an id, a card's worth of description, its dependencies, and
-`handle`."""
+"""What every agent is: an id, a card's worth of description, its dependencies, `handle`
+and `stream`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,3 +52,9 @@ class Agent(Protocol):
     requires: tuple[Dependency, ...]
 
     async def handle(self, turn: Turn) -> str: ...
+
+    async def stream(self, turn: Turn) -> AsyncGenerator[str, None]:
+        """The reply in chunks as it is produced (a streamed turn). An agent that answers
+        without the LLM has nothing to stream: by default its whole reply is one chunk.
+        The chunks, joined, are the reply `handle` would give."""
+        yield await self.handle(turn)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from lucia.agents.base import Turn
+from lucia.agents.base import Agent, Turn
 from lucia.dependencies import Dependency
 from lucia.errors import HomeAssistantNotConfigured, HomeAssistantUnavailable
 from lucia.homeassistant import HomeAssistant
 from lucia.matching import Entity, EntityMatcher
 
 
-class DeviceAgent:
+class DeviceAgent(Agent):
+    # Replies come from templates after Home Assistant answers: `stream` is Agent's, the
+    # whole reply as one chunk.
     domain: str  # the Home Assistant domain this agent controls, e.g. "light"
     things: str  # how replies name what it controls, e.g. "lights"
     requires: tuple[Dependency, ...] = (Dependency.HOME_ASSISTANT, Dependency.REDIS)

@@ -1,5 +1,6 @@
-"""A2A (protocol 0.3.0) objects as lucia speaks them: agent cards, messages, tasks, and the
-JSON-RPC 2.0 envelope of POST /a2a/{agentId} with the params of each method."""
+"""A2A (protocol 0.3.0) objects as lucia speaks them: agent cards, messages, tasks, the
+streaming events of message/stream, and the JSON-RPC 2.0 envelope of POST /a2a/{agentId}
+with the params of each method."""
 
 from __future__ import annotations
 
@@ -91,17 +92,41 @@ class Task(Contract):
     metadata: dict[str, Any] | MISSING = MISSING
 
 
-# --- method params ---------------------------------------------------------------------
-
-
 def _one_text(parts: list[TextPart], info: ValidationInfo) -> list[TextPart]:
     """The parts' text, joined, follows the rules of a chat message (lucia/validation.py)."""
     check_message_text("\n".join(part.text for part in parts), (info.context or {})[MAX_CHARS])
     return parts
 
 
+class TaskStatusUpdateEvent(Contract):
+    """message/stream: the task's state changed; `final` on the last event of the stream."""
+
+    kind: Literal["status-update"]
+    taskId: str
+    contextId: str
+    status: TaskStatus
+    final: bool
+
+
+class TaskArtifactUpdateEvent(Contract):
+    """message/stream: a piece of the reply. The first piece of an artifact has
+    `append: false`, the rest `append: true` (add the parts to the artifact with the same
+    artifactId); `lastChunk: true` closes it."""
+
+    kind: Literal["artifact-update"]
+    taskId: str
+    contextId: str
+    artifact: Artifact
+    append: bool
+    lastChunk: bool
+
+
+# --- method params ---------------------------------------------------------------------
+
+
 class UserMessage(Contract):
-    """The message of message/send. Other A2A fields (kind, metadata, ...) are ignored."""
+    """The message of message/send and message/stream. Other A2A fields (kind, metadata,
+    ...) are ignored."""
 
     role: Literal["user"]
     messageId: Annotated[str, Field(min_length=1)]
@@ -122,7 +147,7 @@ _TASK_ID = Refusal("invalid_task_id", "params.id must be a task id string",
 
 
 class MessageSendParams(Contract):
-    """params of message/send."""
+    """params of message/send and message/stream."""
 
     refusals: ClassVar[Refusals] = {
         (): _NOT_AN_OBJECT,
@@ -171,8 +196,8 @@ RpcId = str | int
 
 
 class JsonRpcRequest(Contract):
-    """A2A JSON-RPC 2.0 request: message/send (params: MessageSendParams), tasks/get
-    (TaskQueryParams), tasks/cancel (TaskIdParams)."""
+    """A2A JSON-RPC 2.0 request: message/send and message/stream (params:
+    MessageSendParams), tasks/get (TaskQueryParams), tasks/cancel (TaskIdParams)."""
 
     jsonrpc: Literal["2.0"]
     id: RpcId
@@ -194,9 +219,26 @@ class JsonRpcResponse(Contract):
     the REST API's codes do), -32603 internal (data.code names the failing dependency;
     storage_full adds data.retryAfter in seconds), -32001 task not found, -32002 task not
     cancelable, -32003 push notifications not supported, -32004 unsupported operation
-    (message/stream), -32005 content type not supported (data.kind)."""
+    (tasks/resubscribe), -32005 content type not supported (data.kind)."""
 
     jsonrpc: Literal["2.0"]
     id: RpcId | None
     result: Task | MISSING = MISSING
+    error: JsonRpcError | MISSING = MISSING
+
+
+StreamResult = Annotated[Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent,
+                         Field(discriminator="kind")]
+
+
+class JsonRpcStreamResponse(Contract):
+    """One event of message/stream (the data of each server-sent event), in this order:
+    result Task (submitted), TaskStatusUpdateEvent (working), TaskArtifactUpdateEvents
+    with the reply as it is produced, TaskStatusUpdateEvent (completed, final: true) once
+    the task is stored. A failure ends the stream with an error instead (codes as in
+    JsonRpcResponse), and nothing is stored."""
+
+    jsonrpc: Literal["2.0"]
+    id: RpcId | None
+    result: StreamResult | MISSING = MISSING
     error: JsonRpcError | MISSING = MISSING

@@ -101,6 +101,12 @@ class ChatResponse(Contract):
         "Dry run only: the Home Assistant service calls the turn would have made."))
 
 
+class ChatToken(Contract):
+    """A piece of the reply, streamed as it is produced (the data of an `event: token`)."""
+
+    text: str
+
+
 class HistoryEntry(Contract):
     role: Literal["user", "assistant"]
     content: str

@@ -15,6 +15,7 @@ from typing import Any
 import docker
 import pytest
 
+from lucia_deploy import waiting
 from tests.functional.conftest import Simulator
 from tests.support.deployed import Deployed
 
@@ -28,6 +29,20 @@ def forget_created(deployed: Deployed) -> Iterator[None]:
     yield
     deleted = deployed.forget(CREATED)
     print(f"\nbehaviour: deleted {deleted} of the {len(CREATED)} sessions it made")
+
+
+def health_when(deployed: Deployed, status: str, what: str) -> tuple[int, dict[str, Any]]:
+    """The first /health answer with this status. Each worker process reuses its own
+    result for up to LUCIA_HEALTH_CACHE_SECONDS (1 s), so within that window two calls may
+    be answered from different moments: judge the answer that showed the change."""
+    def answered() -> tuple[int, dict[str, Any]] | None:
+        code, body = deployed.call("GET", "/health", auth=False)
+        return (code, body) if body["status"] == status else None
+    try:
+        return waiting.wait_until(answered, 5, f"/health {status} {what}", interval=0.25,
+                                  ignore=(OSError,))[0]
+    except waiting.WaitTimeout as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def chat(deployed: Deployed, message: str, session_id: str | None = None) -> dict[str, Any]:
@@ -59,11 +74,7 @@ def test_health_is_healthy_then_degraded_without_home_assistant(
     simulator = engine.containers.get(deployed.outputs["sim_ha_container"])
     simulator.stop(timeout=5)
     try:
-        # /health reuses a result for up to LUCIA_HEALTH_CACHE_SECONDS (1 s).
-        deployed.wait_until(
-            lambda: deployed.call("GET", "/health", auth=False)[1]["status"] == "Degraded",
-            5, "Degraded after Home Assistant stopped")
-        status, body = deployed.call("GET", "/health", auth=False)
+        status, body = health_when(deployed, "Degraded", "after Home Assistant stopped")
         assert status == 200
         assert body["services"]["homeAssistant"] == "Disconnected"
         assert [r for r in body["reasons"] if r.startswith("homeAssistant:")], body
@@ -91,10 +102,7 @@ def test_health_is_degraded_while_the_llm_cannot_be_reached(deployed: Deployed,
     an `llm:` reason; once they answer again it is Healthy by itself."""
     llm.call("POST", "/sim/config", {"fail_count": -1, "fail_status": 503, "scope": "probe"})
     try:
-        deployed.wait_until(
-            lambda: deployed.call("GET", "/health", auth=False)[1]["status"] == "Degraded",
-            5, "Degraded while the LLM probe fails")
-        status, body = deployed.call("GET", "/health", auth=False)
+        status, body = health_when(deployed, "Degraded", "while the LLM probe fails")
         assert (status, body["services"]["llm"]) == (200, "Unreachable")
         assert [r for r in body["reasons"] if r.startswith("llm:")], body
     finally:

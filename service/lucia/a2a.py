@@ -16,9 +16,7 @@ every failure is an event of the stream, as A2A clients read it.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from contextlib import aclosing
 from typing import Any, Literal
 
@@ -55,8 +53,6 @@ from lucia.schemas.a2a import (
 )
 from lucia.sse import EventStream
 from lucia.validation import MAX_CHARS, validate
-
-log = logging.getLogger("lucia.a2a")
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -171,7 +167,7 @@ async def _message_stream(request: web.Request, agent_id: str, request_id: RpcId
         await stream.send(JsonRpcStreamResponse(jsonrpc="2.0", id=request_id, result=event),
                           reply=reply)
 
-    try:
+    async def produce() -> bool:
         streamed = await request.app[keys.CONVERSATION].stream_turn(
             message.text, message.contextId, agent_id=agent_id,
             message_id=message.messageId, dry_run=dry_run)
@@ -187,34 +183,19 @@ async def _message_stream(request: web.Request, agent_id: str, request_id: RpcId
                                             append=append, last=False), reply=True)
                 append = True
         if streamed.outcome is None:
-            return await stream.finish("disconnected")
+            return False
         await send(_artifact_update(streamed, [], append=True, last=True))
         await send(_status_update(streamed, "completed", streamed.outcome.timestamp,
                                   final=True))
-    except ConnectionError:
-        return await stream.finish("disconnected")
-    except asyncio.CancelledError:
-        stream.cancelled()
-        raise
-    except LuciaError as exc:
-        log.warning("stream failed", extra={"code": exc.code, "detail": exc.message})
-        return await _end_with_error(stream, request_id, rpc_error(exc))
-    except Exception:
-        log.exception("unhandled error in a stream")
-        return await _end_with_error(stream, request_id,
-                                     RpcError(INTERNAL_ERROR, "an unexpected error occurred",
-                                              {"code": "internal_error"}))
-    return await stream.finish("completed")
+        return True
 
-
-async def _end_with_error(stream: EventStream, request_id: RpcId,
-                          error: RpcError) -> web.StreamResponse:
-    try:
+    async def send_error(error: LuciaError | None) -> None:
+        rpc = rpc_error(error) if error is not None else RpcError(
+            INTERNAL_ERROR, "an unexpected error occurred", {"code": "internal_error"})
         await stream.send(JsonRpcStreamResponse(jsonrpc="2.0", id=request_id,
-                                                error=_json_rpc_error(error)))
-    except ConnectionError:
-        return await stream.finish("disconnected")
-    return await stream.finish("failed")
+                                                error=_json_rpc_error(rpc)))
+
+    return await stream.serve(produce, send_error)
 
 
 async def _tasks_get(request: web.Request, raw_params: Any) -> Any:

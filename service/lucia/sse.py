@@ -9,16 +9,19 @@ answered the ordinary way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from lucia import keys
+from lucia.errors import LuciaError
 from lucia.logs import request_id_var
 
 EVENT_STREAM = "text/event-stream"
@@ -120,3 +123,32 @@ class EventStream:
             with contextlib.suppress(ConnectionError):
                 await self.response.write_eof()
         return self.response
+
+    async def serve(self, produce: Callable[[], Awaitable[bool]],
+                    send_error: Callable[[LuciaError | None], Awaitable[None]]
+                    ) -> web.StreamResponse:
+        """Run `produce`, which sends the events and returns False if the client left
+        before the turn was stored, and end the stream as it went: completed;
+        disconnected (the client left, also while being told of a failure); failed, after
+        `send_error` told the client in the transport's own terms (None: an unexpected
+        error); or cancelled, counted and raised on."""
+        try:
+            stored = await produce()
+        except ConnectionError:
+            return await self.finish("disconnected")
+        except asyncio.CancelledError:
+            self.cancelled()
+            raise
+        except Exception as exc:
+            error = exc if isinstance(exc, LuciaError) else None
+            if error is None:
+                log.exception("unhandled error in a stream")
+            else:
+                log.warning("stream failed", extra={"code": error.code,
+                                                    "detail": error.message})
+            try:
+                await send_error(error)
+            except ConnectionError:
+                return await self.finish("disconnected")
+            return await self.finish("failed")
+        return await self.finish("completed" if stored else "disconnected")

@@ -3,9 +3,6 @@ with the models of lucia/schemas/rest.py (the ones /openapi.json is generated fr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from contextlib import aclosing
 
 from aiohttp import web
@@ -33,8 +30,6 @@ from lucia.schemas.rest import (
 )
 from lucia.sse import EventStream, wants_event_stream
 from lucia.validation import validate
-
-log = logging.getLogger("lucia.http")
 
 
 def json_model(body: BaseModel, status: int = 200) -> web.Response:
@@ -118,34 +113,24 @@ async def stream_chat(request: web.Request, body: ChatRequest,
     stream = EventStream(request, "chat")
     async with aclosing(streamed.chunks) as chunks:
         first = await anext(chunks, None)
-        try:
+
+        async def produce() -> bool:
             if first is not None:
                 await stream.send(ChatToken(text=first), "token", reply=True)
             # A client gone before the last pull stores nothing: that pull writes the turn.
             while not stream.client_gone and (chunk := await anext(chunks, None)) is not None:
                 await stream.send(ChatToken(text=chunk), "token", reply=True)
             if streamed.outcome is None:
-                return await stream.finish("disconnected")
+                return False
             await stream.send(chat_response(streamed.outcome), "done")
-        except ConnectionError:
-            return await stream.finish("disconnected")
-        except asyncio.CancelledError:
-            stream.cancelled()
-            raise
-        except LuciaError as exc:
-            log.warning("stream failed", extra={"code": exc.code, "detail": exc.message})
-            await _send_error(stream, exc.code, exc.message)
-            return await stream.finish("failed")
-        except Exception:
-            log.exception("unhandled error in a stream")
-            await _send_error(stream, "internal_error", "an unexpected error occurred")
-            return await stream.finish("failed")
-    return await stream.finish("completed")
+            return True
 
+        async def send_error(error: LuciaError | None) -> None:
+            code, message = (error.code, error.message) if error is not None else \
+                ("internal_error", "an unexpected error occurred")
+            await stream.send(Error(error=ErrorDetail(code=code, message=message)), "error")
 
-async def _send_error(stream: EventStream, code: str, message: str) -> None:
-    with contextlib.suppress(ConnectionError):  # the client has gone: no one to tell
-        await stream.send(Error(error=ErrorDetail(code=code, message=message)), "error")
+        return await stream.serve(produce, send_error)
 
 
 async def get_session(request: web.Request) -> web.Response:

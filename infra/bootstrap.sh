@@ -34,6 +34,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
 fi
 
+# The published path: iptables forwards connections to published ports instead of
+# Docker's userland proxy copying each one (docs/deployment.md, "Performance tuning":
+# 1.5x the requests/s on /alive). Ports stay bound to 127.0.0.1. It is a daemon setting,
+# so it is written to the daemon's configuration before dockerd starts; an operator's own
+# value in that file is kept, and a dockerd already running is never restarted.
+DOCKERD_CONFIG=${DOCKERD_CONFIG:-/etc/docker/daemon.json}
+userland_proxy_setting() {
+  "$PYTHON" - "$DOCKERD_CONFIG" <<'PY'
+import json, pathlib, sys
+path = pathlib.Path(sys.argv[1])
+config = json.loads(path.read_text() or "{}") if path.exists() else {}
+if "userland-proxy" not in config:
+    config["userland-proxy"] = False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    print(f"set userland-proxy false in {path}")
+else:
+    print(f"userland-proxy {str(config['userland-proxy']).lower()} (kept, from {path})")
+PY
+}
+
 # The Docker engine: there is no systemd here, so start dockerd in the background.
 if ! docker info >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -44,6 +65,7 @@ if ! docker info >/dev/null 2>&1; then
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
+  step "dockerd: $(userland_proxy_setting)"
   step "starting dockerd (log: /var/log/lucia-dockerd.log)"
   nohup dockerd >/var/log/lucia-dockerd.log 2>&1 &
   for _ in $(seq 60); do
@@ -51,6 +73,9 @@ if ! docker info >/dev/null 2>&1; then
     sleep 1
   done
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/lucia-dockerd.log" >&2; exit 1; }
+elif ! grep -qs '"userland-proxy": *false' "$DOCKERD_CONFIG"; then
+  step "note: the running dockerd may use the userland proxy for published ports;" \
+       "set \"userland-proxy\": false in $DOCKERD_CONFIG and restart it (docs/deployment.md)"
 fi
 
 stamp="$VENV/.lucia-installed"

@@ -34,25 +34,34 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
 fi
 
-# The published path: iptables forwards connections to published ports instead of
-# Docker's userland proxy copying each one (docs/deployment.md, "Performance tuning":
-# 1.5x the requests/s on /alive). Ports stay bound to 127.0.0.1. It is a daemon setting,
-# so it is written to the daemon's configuration before dockerd starts; an operator's own
-# value in that file is kept, and a dockerd already running is never restarted.
+# Daemon settings lucia relies on, written to the daemon's configuration when absent (an
+# operator's own value is kept; a running dockerd is never restarted, only told about):
+# - "userland-proxy": false: iptables forwards connections to published ports instead of
+#   a proxy process copying each one (CIS 2.16; docs/deployment.md, "Performance tuning":
+#   1.5x the requests/s on /alive). Ports stay bound to 127.0.0.1.
+# - "no-new-privileges": true: every container, Swarm tasks included, runs with
+#   no_new_privs (CIS 2.18). A Swarm service cannot ask for it on Docker 20.10 (API 1.41),
+#   so the swarm stack relies on it (docs/swarm.md); containers ask for it themselves too.
 DOCKERD_CONFIG=${DOCKERD_CONFIG:-/etc/docker/daemon.json}
-userland_proxy_setting() {
+daemon_settings() {
   "$PYTHON" - "$DOCKERD_CONFIG" <<'PY'
 import json, pathlib, sys
 path = pathlib.Path(sys.argv[1])
 config = json.loads(path.read_text() or "{}") if path.exists() else {}
-if "userland-proxy" not in config:
-    config["userland-proxy"] = False
+wanted = {"userland-proxy": False, "no-new-privileges": True}
+added = {k: v for k, v in wanted.items() if k not in config}
+if added:
+    config.update(added)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2) + "\n")
-    print(f"set userland-proxy false in {path}")
-else:
-    print(f"userland-proxy {str(config['userland-proxy']).lower()} (kept, from {path})")
+print(", ".join(f"{k} {json.dumps(config[k])}" + (" (set)" if k in added else " (kept)")
+                for k in wanted) + f" in {path}")
 PY
+}
+daemon_settings_current() {
+  # What the running dockerd reports: the userland proxy shows as docker-proxy processes
+  # only while ports are published, so only no-new-privileges is read back here.
+  docker info --format '{{range .SecurityOptions}}{{.}} {{end}}' 2>/dev/null | grep -q no-new-privileges
 }
 
 # The Docker engine: there is no systemd here, so start dockerd in the background.
@@ -65,7 +74,7 @@ if ! docker info >/dev/null 2>&1; then
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
-  step "dockerd: $(userland_proxy_setting)"
+  step "dockerd: $(daemon_settings)"
   step "starting dockerd (log: /var/log/lucia-dockerd.log)"
   nohup dockerd >/var/log/lucia-dockerd.log 2>&1 &
   for _ in $(seq 60); do
@@ -73,9 +82,12 @@ if ! docker info >/dev/null 2>&1; then
     sleep 1
   done
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/lucia-dockerd.log" >&2; exit 1; }
-elif ! grep -qs '"userland-proxy": *false' "$DOCKERD_CONFIG"; then
-  step "note: the running dockerd may use the userland proxy for published ports;" \
-       "set \"userland-proxy\": false in $DOCKERD_CONFIG and restart it (docs/deployment.md)"
+else
+  settings=$(daemon_settings)
+  if ! daemon_settings_current; then
+    step "note: dockerd was started before its settings ($settings);" \
+         "restart it to apply them (docs/deployment.md)"
+  fi
 fi
 
 stamp="$VENV/.lucia-installed"

@@ -6,10 +6,18 @@ configuration reference (docs/configuration.md) can be generated from this model
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from lucia.connection_string import OFFLINE, ModelConnection, parse_connection_string
 
@@ -208,6 +216,49 @@ class Settings(BaseSettings):
     @property
     def home_assistant_configured(self) -> bool:
         return bool(self.home_assistant_url)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings,
+                file_secret_settings)
+
+
+# The secrets, each of which may also be given as a file: `<VARIABLE>_FILE` names it.
+SECRET_FIELDS = ("api_key", "redis_password", "chat_model", "embeddings_model",
+                 "home_assistant_token")
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`REDIS_PASSWORD_FILE=/run/secrets/redis-password` and the like: a secret read from a
+    file (how Docker and Swarm secrets arrive, docs/swarm.md), so it is never in the
+    environment. Setting both the variable and its `_FILE` is refused, as is a file that
+    cannot be read; one trailing newline is dropped (what `echo` and editors leave)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {name.lower(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for field in SECRET_FIELDS:
+            for name in env_names(field):
+                path = environ.get(f"{name}_file".lower())
+                if path is None:
+                    continue
+                if name.lower() in environ:
+                    raise SettingsError(f"invalid configuration:\n  {name} and {name}_FILE "
+                                        "are both set; set one")
+                try:
+                    text = Path(path).read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise SettingsError(f"invalid configuration:\n  {name}_FILE: cannot read "
+                                        f"{path}: {exc.strerror}") from None
+                values[field] = text.removesuffix("\n")
+        return values
 
 
 def env_names(field_name: str) -> list[str]:

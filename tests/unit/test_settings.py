@@ -96,3 +96,45 @@ def test_process_exits_2_naming_the_variable_on_bad_config() -> None:
     )
     assert result.returncode == 2
     assert "LUCIA_PORT" in result.stderr
+
+
+def test_secrets_are_read_from_their_file_variables(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path) -> None:
+    """Swarm secrets arrive as files: `<VARIABLE>_FILE` names one, its trailing newline
+    dropped, for every secret and every alias of it."""
+    files = {"REDIS_PASSWORD": "redis-secret\n", "LUCIA_API_KEY": "api-secret",
+             "ConnectionStrings__chat-model":
+                 "Endpoint=http://llm:8000/v1;AccessKey=k;Model=m;Provider=openai\n",
+             "HOMEASSISTANT_ACCESS_TOKEN": "ha-token\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        monkeypatch.setenv(f"{name}_FILE", str(tmp_path / name))
+    settings = load_settings()
+    assert settings.redis_password is not None
+    assert settings.redis_password.get_secret_value() == "redis-secret"
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "api-secret"
+    assert settings.chat_model.endpoint == "http://llm:8000/v1"
+    assert settings.home_assistant_token is not None
+    assert settings.home_assistant_token.get_secret_value() == "ha-token"
+
+
+def test_a_secret_and_its_file_together_are_refused(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path) -> None:
+    (tmp_path / "pw").write_text("from-file")
+    monkeypatch.setenv("REDIS_PASSWORD_FILE", str(tmp_path / "pw"))
+    monkeypatch.setenv("REDIS_PASSWORD", "from-env")
+    with pytest.raises(SettingsError, match="REDIS_PASSWORD and REDIS_PASSWORD_FILE"):
+        load_settings()
+
+
+def test_an_unreadable_secret_file_names_the_variable(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path) -> None:
+    monkeypatch.setenv("LUCIA_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match=r"LUCIA_API_KEY_FILE: cannot read .*missing"):
+        load_settings()
+
+
+def test_only_secrets_take_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    (tmp_path / "port").write_text("9999")
+    monkeypatch.setenv("LUCIA_PORT_FILE", str(tmp_path / "port"))
+    assert load_settings().port == 8080

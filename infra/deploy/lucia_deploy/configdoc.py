@@ -7,7 +7,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from lucia.settings import Settings, env_names
+from lucia.settings import SECRET_FIELDS, Settings, env_names
 from lucia_deploy import gendoc
 from lucia_deploy.images import REPO
 from lucia_stack.config import KEYS
@@ -72,8 +72,7 @@ def render() -> str:
     ]
     for name, field in Settings.model_fields.items():
         kind = _type_name(field.annotation)
-        secret = "yes" if "Secret" in str(field.annotation) or name in (
-            "chat_model", "embeddings_model") else "no"
+        secret = "yes, or from a file: `<variable>_FILE`" if name in SECRET_FIELDS else "no"
         names = " / ".join(f"`{n}`" for n in env_names(name))
         lines.append(f"| {names} | {kind} | {_cell(field.default)} | {secret} | "
                      f"{field.description} |")

@@ -58,11 +58,6 @@ print(", ".join(f"{k} {json.dumps(config[k])}" + (" (set)" if k in added else " 
                 for k in wanted) + f" in {path}")
 PY
 }
-daemon_settings_current() {
-  # What the running dockerd reports: the userland proxy shows as docker-proxy processes
-  # only while ports are published, so only no-new-privileges is read back here.
-  docker info --format '{{range .SecurityOptions}}{{.}} {{end}}' 2>/dev/null | grep -q no-new-privileges
-}
 
 # The Docker engine: there is no systemd here, so start dockerd in the background.
 if ! docker info >/dev/null 2>&1; then
@@ -83,11 +78,7 @@ if ! docker info >/dev/null 2>&1; then
   done
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/lucia-dockerd.log" >&2; exit 1; }
 else
-  settings=$(daemon_settings)
-  if ! daemon_settings_current; then
-    step "note: dockerd was started before its settings ($settings);" \
-         "restart it to apply them (docs/deployment.md)"
-  fi
+  daemon_settings >/dev/null
 fi
 
 stamp="$VENV/.lucia-installed"
@@ -108,4 +99,11 @@ if [ ! -f "$stamp" ] || [ requirements/dev.lock -nt "$stamp" ] || \
 fi
 # The Debian base images (debootstrap + docker import), built once.
 "$VENV/bin/python" -m lucia_deploy.images
+# Whether the running dockerd has the settings above: a container that asks for nothing
+# must still run with no_new_privs.
+if ! docker run --rm --network none --entrypoint grep lucia-base:bookworm-python-r1 \
+     -q 'NoNewPrivs:[[:space:]]*1' /proc/self/status; then
+  step "note: dockerd runs without the settings in $DOCKERD_CONFIG (started before them);" \
+       "restart it to apply them; the swarm stack needs no-new-privileges (docs/swarm.md)"
+fi
 step "bootstrap done"

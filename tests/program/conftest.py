@@ -11,6 +11,10 @@ from lucia_deploy.recorder import Recording, record
 from lucia_deploy.stacks import available_stacks, stack_config
 
 STACKS = available_stacks()
+# The stacks each engine builds (lucia:engine): container-shaped tests take the first.
+CONTAINER_STACKS = [s for s in STACKS
+                    if stack_config(s).get("lucia:engine", "container") == "container"]
+SWARM_STACKS = [s for s in STACKS if stack_config(s).get("lucia:engine") == "swarm"]
 TEST_SECRETS = {
     "lucia:redisPassword": "admin-password-for-tests",
     "lucia:redisServicePassword": "service-password-for-tests",
@@ -28,10 +32,12 @@ Record = Callable[..., Recording]
 @pytest.fixture(scope="session")
 def record_stack() -> Record:
     def run(stack: str, overrides: dict[str, Any] | None = None,
-            secrets: dict[str, str] | None = None, *, preview: bool = False) -> Recording:
+            secrets: dict[str, str] | None = None, *, preview: bool = False,
+            prior: dict[str, dict[str, Any]] | None = None) -> Recording:
         config = {**stack_config(stack), **(overrides or {})}
         values = {**TEST_SECRETS, **(secrets or {})}
-        return record(stack, {**config, **values}, sorted(values), preview=preview)
+        return record(stack, {**config, **values}, sorted(values), preview=preview,
+                      prior=prior)
     return run
 
 

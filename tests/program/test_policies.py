@@ -21,6 +21,7 @@ from tests.program.conftest import STACKS, Record
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
+SERVICE = "docker:index/service:Service"
 
 
 def targets(recording: Recording, change: Callable[[Resource], dict[str, Any] | None]
@@ -107,12 +108,18 @@ def test_weakening_breaks_exactly_its_rule(recordings: dict[str, Recording], pol
     assert {(v.policy, v.resource) for v in found} == {(policy, container)}
 
 
-def test_network_on_another_driver_breaks_its_rule(recordings: dict[str, Recording]) -> None:
-    network = recordings["ci"].named("lucia-ci-net")
-    found = evaluate(targets(recordings["ci"], lambda r: {**r.checked, "driver": "overlay"}
+@pytest.mark.parametrize(("stack", "change"), [
+    ("ci", {"driver": "macvlan"}), ("swarm", {"driver": "host"}), ("swarm", {"ingress": True}),
+])
+def test_network_on_another_driver_breaks_its_rule(recordings: dict[str, Recording],
+                                                   stack: str, change: dict[str, Any]) -> None:
+    """The stack's own bridge, or the swarm stack's own overlay; never the host's network
+    or Swarm's ingress (the routing mesh)."""
+    network = recordings[stack].named(f"lucia-{stack}-net")
+    found = evaluate(targets(recordings[stack], lambda r: {**r.checked, **change}
                              if r is network else None))
     assert {(v.policy, v.resource) for v in found} == {
-        ("cis-5-30-bridge-network-driver", "lucia-ci-net")}
+        ("cis-5-30-bridge-network-driver", f"lucia-{stack}-net")}
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
@@ -144,10 +151,55 @@ def test_pids_limit_must_be_triggered_by_its_container(
     assert [v.message.split(":")[0] for v in found] == ["lucia-ci-service"]
 
 
+def _spec(inputs: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = inputs["taskSpec"]["containerSpec"]
+    return spec
+
+
+# Each service rule, broken on its own (lucia_stack/swarm.py is what they guard).
+SERVICE_WEAKENINGS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "cis-4-1-service-non-root-user": lambda i: _spec(i).update(user="0:0"),
+    "cis-5-4-service-capabilities-dropped": lambda i: _spec(i).update(capAdds=["SYS_ADMIN"]),
+    "cis-5-6-service-no-sensitive-host-mounts": lambda i: _spec(i)["mounts"].append(
+        {"type": "bind", "source": "/etc", "target": "/host-etc"}),
+    "cis-5-11-service-memory-limited": lambda i: i["taskSpec"]["resources"]["limits"].pop(
+        "memoryBytes"),
+    "cis-5-12-service-cpu-limited": lambda i: i["taskSpec"]["resources"]["limits"].pop(
+        "nanoCpus"),
+    "cis-5-13-service-read-only-rootfs": lambda i: _spec(i).update(readOnly=False),
+    "cis-5-14-service-not-published": lambda i: i.update(endpointSpec={
+        "mode": "dnsrr", "ports": [{"targetPort": 8080, "publishedPort": 5999}]}),
+    "cis-5-15-service-restart-policy": lambda i: i["taskSpec"]["restartPolicy"].update(
+        condition="any"),
+    "cis-5-27-service-healthcheck": lambda i: _spec(i).update(healthcheck={"tests": ["NONE"]}),
+    "cis-5-30-service-own-network": lambda i: i["taskSpec"].update(networksAdvanceds=[]),
+    "cis-5-32-service-no-docker-socket": lambda i: _spec(i)["mounts"].append(
+        {"type": "bind", "source": "/var/run/docker.sock", "target": "/sock"}),
+}
+
+
+@pytest.mark.parametrize("service", ["lucia-swarm-service", "lucia-swarm-redis"])
+@pytest.mark.parametrize("policy", sorted(SERVICE_WEAKENINGS))
+def test_service_weakening_breaks_exactly_its_rule(recordings: dict[str, Recording],
+                                                   policy: str, service: str) -> None:
+    found = evaluate(weakened(recordings["swarm"], service, SERVICE_WEAKENINGS[policy]))
+    assert {(v.policy, v.resource) for v in found} == {(policy, service)}
+
+
+@pytest.mark.parametrize("service", ["lucia-swarm-service", "lucia-swarm-redis"])
+def test_missing_service_pids_limit_breaks_5_29(recordings: dict[str, Recording],
+                                                service: str) -> None:
+    kept = [t for t in targets(recordings["swarm"]) if t.name != f"{service}-pids-limit"]
+    assert [(v.policy, v.message.split(":")[0]) for v in evaluate(kept)] == [
+        ("cis-5-29-pids-limit", service)]
+
+
 def test_every_rule_is_exercised_by_a_weakening() -> None:
     covered = set(WEAKENINGS) | {n for names in DOUBLE for n in names}
     container_rules = {r.policy_name for r in RULES if r.resource_type == CONTAINER}
     assert container_rules == covered
+    assert {r.policy_name for r in RULES if r.resource_type == SERVICE} == set(
+        SERVICE_WEAKENINGS)
     assert {r.policy_name for r in RULES if r.resource_type == NETWORK} == {
         "cis-5-30-bridge-network-driver"}
     assert {r.policy_name for r in STACK_RULES} == {"cis-5-29-pids-limit"}
@@ -181,10 +233,12 @@ def test_no_rule_reads_an_input_the_resource_lacks(recordings: dict[str, Recordi
 
     import pulumi_docker
 
-    inputs = {CONTAINER: pulumi_docker.ContainerArgs, NETWORK: pulumi_docker.NetworkArgs}
+    inputs = {CONTAINER: pulumi_docker.ContainerArgs, NETWORK: pulumi_docker.NetworkArgs,
+              SERVICE: pulumi_docker.ServiceArgs}
     for rule in RULES:
         schema = {_camel(p) for p in inspect.signature(inputs[rule.resource_type]).parameters}
-        sample = recordings["ci"].of_type(rule.resource_type)[0].plain
+        stack = "swarm" if rule.resource_type == SERVICE else "ci"
+        sample = recordings[stack].of_type(rule.resource_type)[0].plain
         reads = _Reads(sample)
         rule.check(reads)
         assert reads.read <= schema, f"{rule.policy_name} reads {reads.read - schema}"

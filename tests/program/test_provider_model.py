@@ -6,11 +6,12 @@ provider would plan it."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
 from lucia_deploy import provider
-from lucia_deploy.provider import CONTAINER, NETWORK, Change
+from lucia_deploy.provider import CONTAINER, NETWORK, SECRET, SERVICE, Change
 from lucia_deploy.recorder import Recording
 from lucia_stack import cpus
 from tests.program.conftest import STACKS, Record
@@ -174,3 +175,71 @@ def test_container_change_kind_matches_the_provider_source(prop: provider.Prop) 
 def test_networks_and_volumes_have_no_update(type_: str) -> None:
     """N: no UpdateContext at all; V: Update handles only swarm cluster volumes."""
     assert {p.change for p in provider.props(type_).values()} == {Change.REPLACE}
+
+
+def _service(recordings: dict[str, Recording]) -> Any:
+    return recordings["swarm"].named("lucia-swarm-service")
+
+
+@pytest.mark.parametrize(("path", "value", "kind"), [
+    ("taskSpec.containerSpec.image", "sha256:" + "1" * 64, "update"),
+    ("taskSpec.containerSpec.env.LUCIA_LOG_LEVEL", "DEBUG", "update"),
+    ("mode.replicated.replicas", 3, "update"),
+    ("taskSpec.containerSpec.labels", [{"label": "x", "value": "y"}], "replace"),
+    ("taskSpec.networksAdvanceds", [{"id": "another-network"}], "replace"),
+    ("convergeConfig.timeout", "5m", "update"),  # state only: saved, never sent
+    ("name", "lucia-swarm-renamed", "replace"),
+])
+def test_service_change_kind_matches_the_provider_source(
+        recordings: dict[str, Recording], path: str, value: Any, kind: str) -> None:
+    """S: only name, auth, the container labels, hosts, sysctl and the networks are
+    ForceNew; everything else is one ServiceUpdate with the whole spec (SF:169-225)."""
+    service = _service(recordings)
+    state = provider.read_back(SERVICE, service.plain)
+    changed = copy.deepcopy(service.plain)
+    *parents, leaf = path.split(".")
+    target = changed
+    for part in parents:
+        target = target[part]
+    target[leaf] = value
+    assert provider.diff(SERVICE, state, changed).kind == kind
+
+
+def test_service_diff_follows_the_sdk_zero_value_and_set_rules(
+        recordings: dict[str, Recording]) -> None:
+    """An unset field equals a zero one in the state; sets compare without order; a
+    duration the program spells differently from Read's shortDur diffs on every up."""
+    service = _service(recordings)
+    state = provider.read_back(SERVICE, service.plain)
+    same = copy.deepcopy(service.plain)
+    same["taskSpec"]["containerSpec"]["mounts"].reverse()
+    same["taskSpec"]["containerSpec"]["args"] = []
+    assert provider.diff(SERVICE, state, same).kind == "unchanged"
+    spelled = copy.deepcopy(service.plain)
+    spelled["taskSpec"]["containerSpec"]["stopGracePeriod"] = "60s"
+    assert provider.read_back(SERVICE, spelled)["taskSpec"]["containerSpec"][
+        "stopGracePeriod"] == "1m"
+    assert provider.diff(SERVICE, provider.read_back(SERVICE, spelled), spelled).kind == \
+        "update"
+
+
+def test_secrets_are_auto_named_and_keep_their_name_until_replaced() -> None:
+    """B autonaming: an unset name becomes <resource>-<7 characters>; Check keeps the
+    state's name while nothing else changes, and draws a new one for a replacement."""
+    inputs = {"data": "c2VjcmV0", "labels": [{"label": "io.lucia.stack", "value": "x"}]}
+    first = provider.check(SECRET, inputs, "lucia-x-secret-api-key")
+    assert first["name"].startswith("lucia-x-secret-api-key-")
+    assert len(first["name"]) == len("lucia-x-secret-api-key-") + 7
+    assert provider.check(SECRET, inputs, "lucia-x-secret-api-key", prior=first) == first
+    replaced = provider.check(SECRET, {**inputs, "data": "b3RoZXI="},
+                              "lucia-x-secret-api-key", prior=first)
+    assert replaced["name"] != first["name"]
+    assert provider.diff(SECRET, first, replaced).kind == "replace"
+
+
+def test_a_service_field_the_applier_does_not_carry_out_is_refused(
+        recordings: dict[str, Recording]) -> None:
+    inputs = copy.deepcopy(_service(recordings).plain)
+    inputs["taskSpec"]["containerSpec"]["sysctl"] = {"net.core.somaxconn": "1024"}
+    with pytest.raises(provider.UnknownProperty, match=r"containerSpec\.sysctl"):
+        provider.check(SERVICE, inputs, "lucia-swarm-service")

@@ -112,7 +112,8 @@ def test_secrets_are_read_from_their_file_variables(monkeypatch: pytest.MonkeyPa
     settings = load_settings()
     assert settings.redis_password is not None
     assert settings.redis_password.get_secret_value() == "redis-secret"
-    assert settings.api_key is not None and settings.api_key.get_secret_value() == "api-secret"
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == "api-secret"
     assert settings.chat_model.endpoint == "http://llm:8000/v1"
     assert settings.home_assistant_token is not None
     assert settings.home_assistant_token.get_secret_value() == "ha-token"

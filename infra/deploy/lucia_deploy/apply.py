@@ -29,9 +29,10 @@ import docker
 import docker.errors
 import docker.models.containers
 import docker.models.resource
+import docker.models.services
 import docker.types
 
-from lucia_deploy import containers, provider
+from lucia_deploy import containers, provider, services
 from lucia_deploy.containers import (  # noqa: F401 - Unhealthy is part of apply's API
     ApplyError,
     Unhealthy,
@@ -39,7 +40,15 @@ from lucia_deploy.containers import (  # noqa: F401 - Unhealthy is part of apply
     labels_of,
 )
 from lucia_deploy.progress import say
-from lucia_deploy.provider import COMMAND, CONTAINER, NETWORK, REMOTE_IMAGE, VOLUME
+from lucia_deploy.provider import (
+    COMMAND,
+    CONTAINER,
+    NETWORK,
+    REMOTE_IMAGE,
+    SECRET,
+    SERVICE,
+    VOLUME,
+)
 from lucia_deploy.recorder import MOCK_ID_PREFIX, Recording, Resource, mock_id
 from lucia_deploy.state import Entry, StackState, sanitise
 
@@ -125,6 +134,9 @@ class Applier:
         self.client = client
         self.state = state
         self.ids: dict[str, str] = {}   # mock id -> real id
+        # Replaced resources that are not DeleteBeforeReplace (a secret): the old one goes
+        # after everything that used it has moved to the new one, as the engine does.
+        self.replaced: list[Entry] = []
 
     # --- refresh and plan ---------------------------------------------------------------
 
@@ -151,7 +163,8 @@ class Applier:
         itself (there is nothing to read back)."""
         getters: dict[str, Callable[[str], docker.models.resource.Model]] = {
             CONTAINER: self.client.containers.get, NETWORK: self.client.networks.get,
-            VOLUME: self.client.volumes.get, REMOTE_IMAGE: self.client.images.get}
+            VOLUME: self.client.volumes.get, REMOTE_IMAGE: self.client.images.get,
+            SERVICE: self.client.services.get, SECRET: self.client.secrets.get}
         getter = getters.get(entry.type)
         if getter is None:
             return entry  # a Command has nothing to read back
@@ -272,7 +285,8 @@ class Applier:
                 continue
             handler = {NETWORK: self._network, VOLUME: self._volume,
                        REMOTE_IMAGE: self._image, CONTAINER: self._container,
-                       COMMAND: self._command}[resource.type]
+                       COMMAND: self._command, SERVICE: self._service,
+                       SECRET: self._secret}[resource.type]
             real_id = handler(step, inputs, entry)
             self.ids[mock_id(resource.name)] = real_id
             checked = _substitute(resource.checked, self.ids)
@@ -283,6 +297,9 @@ class Applier:
         for step in (s for s in plan.steps if s.action == "delete"):
             if step.urn in self.state.resources:
                 self._delete(self.state.resources[step.urn])
+        for old in self.replaced:
+            self._delete(old, keep_state=True)
+        self.replaced.clear()
         for step in plan.steps:
             if step.type == CONTAINER and step.action != "delete":
                 self.wait_healthy(step.name, wait_timeout)
@@ -297,6 +314,7 @@ class Applier:
                              "(`make down`) and up again")
         created = self.client.networks.create(
             inputs["name"], driver=inputs.get("driver"), labels=labels_of(inputs),
+            attachable=inputs.get("attachable"),
             ipam=docker.types.IPAMConfig(driver=inputs.get("ipamDriver", "default")))
         say(f"{inputs['name']}: network {step.action}d")
         return docker_id(created)
@@ -361,6 +379,22 @@ class Applier:
                                      step.resource.dependencies), tainted=True))
         return self._create_container(inputs, created)
 
+    def _service(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        if step.action == "update":
+            assert entry is not None
+            services.update(self.client, entry.id, inputs)
+            return entry.id
+        if step.action == "replace":
+            assert entry is not None
+            services.remove(self.client, entry.id)
+        return services.create(self.client, inputs)
+
+    def _secret(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
+        if step.action == "replace":
+            assert entry is not None
+            self.replaced.append(entry)  # deleted once its services use the new one
+        return services.create_secret(self.client, inputs)
+
     def _update_container(self, container_id: str, inputs: dict[str, Any],
                           diff: provider.Diff) -> None:
         containers.update(self.client, container_id, inputs, diff)
@@ -375,9 +409,16 @@ class Applier:
     def wait_healthy(self, name: str, timeout: float) -> None:
         containers.wait_healthy(self.client, name, timeout)
 
-    def _delete(self, entry: Entry) -> None:
+    def _delete(self, entry: Entry, keep_state: bool = False) -> None:
+        """Delete an entry's object and drop it from the state (keep_state: a replaced
+        object whose urn the state already gives to its replacement)."""
         if entry.retain_on_delete:
             say(f"{entry.name}: retained on delete (still on the engine, out of the state)")
+        elif entry.type == SERVICE:
+            services.remove(self.client, entry.id)
+        elif entry.type == SECRET:
+            services.remove_secret(self.client, entry.id)
+            say(f"{entry.name}: secret deleted")
         elif entry.type == CONTAINER:
             self._remove_container(entry.id, entry.state.get("destroyGraceSeconds"),
                                    entry.state.get("removeVolumes", True))
@@ -390,7 +431,8 @@ class Applier:
                 self.client.volumes.get(entry.id).remove(force=True)
             say(f"{entry.name}: volume deleted")
         # RemoteImage with keepLocally and a Command without a delete command: nothing.
-        self.state.drop(entry.urn)
+        if not keep_state:
+            self.state.drop(entry.urn)
 
     def destroy(self, purge: bool = False) -> list[str]:
         """`pulumi destroy`: every resource in the state, dependents first. With purge, the
@@ -399,7 +441,8 @@ class Applier:
         for entry in self._dependents_first():
             if purge and entry.type == VOLUME:
                 entry.retain_on_delete = False
-            if not entry.retain_on_delete and entry.type in (CONTAINER, NETWORK, VOLUME):
+            if not entry.retain_on_delete and entry.type in (CONTAINER, NETWORK, VOLUME,
+                                                             SERVICE, SECRET):
                 removed.append(f"{entry.type.split(':')[-1].lower()} {entry.name}")
             self._delete(entry)
         return removed
@@ -410,12 +453,29 @@ def stack_containers(client: docker.DockerClient, project: str,
                                                                f"io.lucia.stack={stack}"]})
 
 
+def stack_services(client: docker.DockerClient, project: str,
+                   stack: str) -> list[docker.models.services.Service]:
+    """The stack's Swarm services (none when the engine is in no swarm)."""
+    if services.swarm_state(client) != "active":
+        return []
+    return client.services.list(filters={"label": [f"io.lucia.project={project}",
+                                                   f"io.lucia.stack={stack}"]})
+
+
 def sweep(client: docker.DockerClient, project: str, stack: str, purge: bool,
           grace: int = 15) -> list[str]:
     """Objects with this stack's labels that no state holds (a deployment from before the
-    applier kept state): containers and network, the volume only with purge."""
+    applier kept state, or one interrupted before its state was saved): services, secrets,
+    containers and network, the volume only with purge."""
     removed = []
     labels = [f"io.lucia.project={project}", f"io.lucia.stack={stack}"]
+    for service in stack_services(client, project, stack):
+        services.remove(client, docker_id(service))
+        removed.append(f"service {service.name}")
+    if services.swarm_state(client) == "active":
+        for secret in client.secrets.list(filters={"label": labels}):
+            secret.remove()
+            removed.append(f"secret {secret.name}")
     containers = stack_containers(client, project, stack)
     containers.sort(key=lambda c: c.labels.get("io.lucia.component") != "service")
     for container in containers:

@@ -24,7 +24,7 @@ from typing import Any, cast
 import docker
 import docker.errors
 
-from lucia_deploy import apply, backup, containers, images, preflight, provider, stacks
+from lucia_deploy import apply, backup, containers, images, preflight, provider, services, stacks
 from lucia_deploy.preflight import DeployError, Exit
 from lucia_deploy.progress import say, step
 from lucia_deploy.provider import UnknownProperty
@@ -91,6 +91,13 @@ def ensure_images(client: docker.DockerClient, outputs: dict[str, Any],
             say(f"{sim_ref}: up to date")
         else:
             images.build_sims(client, sim_ref, service_ref, {SOURCE_LABEL: source})
+    if "edge_image" in outputs:
+        edge_ref = outputs["edge_image"]
+        source = tree_hash(images.EDGE_SOURCE)
+        if _fresh(client, edge_ref, source):
+            say(f"{edge_ref}: up to date")
+        else:
+            images.build_edge(client, edge_ref, {SOURCE_LABEL: source})
     if config.get("lucia:redisImage"):
         images.pull(client, redis_ref)
     else:
@@ -113,10 +120,21 @@ def record_stack(stack: str, *, preview: bool = False, client: docker.DockerClie
         recording = record(stack, {**config, **secret_values}, secret_keys,
                            project=stacks.PROJECT, preview=preview,
                            image_ids=_engine_image_ids(client, missing_images_ok) if client
-                           else fake_image_id)
+                           else fake_image_id, prior=_prior_state(stack))
     except ConfigError as exc:
         raise DeployError(f"{stacks.stack_file(stack).name}: {exc}", Exit.CONFIG) from None
     return recording, config
+
+
+def _prior_state(stack: str) -> dict[str, dict[str, Any]]:
+    """The applier's state by resource name: the old inputs the engine gives Check."""
+    path = stacks.applier_state_path(stack)
+    if not path.exists():
+        return {}
+    try:
+        return {e.name: e.state for e in StackState.load(path).resources.values()}
+    except StateError:
+        return {}  # `up` reports an unreadable state itself
 
 
 def _engine_image_ids(client: docker.DockerClient, missing_ok: bool) -> Callable[[str], str]:
@@ -272,6 +290,20 @@ def _leftovers(stack: str) -> str:
             f"`make up STACK={stack}` again: it continues from what exists.")
 
 
+containers_id = containers.docker_id
+
+
+def _swarm_ready(client: docker.DockerClient, recording: Recording) -> None:
+    """A stack of Swarm services needs this engine in a swarm (started if it is in none)
+    and the daemon's no-new-privileges, which a service cannot ask for (docs/swarm.md)."""
+    if not services.daemon_sets_no_new_privileges(client, recording.outputs["service_image"]):
+        raise DeployError("the Docker daemon does not set no-new-privileges, and a Swarm "
+                          "service cannot ask for it (CIS 5.26): add \"no-new-privileges\": "
+                          "true to /etc/docker/daemon.json (make bootstrap does) and restart "
+                          "dockerd", Exit.ENGINE)
+    services.ensure_swarm(client)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with step(f"preflight for stack {args.stack}"):
@@ -286,6 +318,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     else:
         recording, _ = record_stack(args.stack, client=client)
         _check_policies(recording)
+        if recording.of_type(provider.SERVICE):
+            _swarm_ready(client, recording)
         with step(f"applying {args.stack} with docker-py (no Pulumi CLI on PATH)"):
             applier = _applier(client, args.stack)
             plan = applier.plan(recording)
@@ -336,12 +370,19 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     client = docker_client()
     containers = apply.stack_containers(client, stacks.PROJECT, args.stack)
-    if not containers:
+    swarm_services = apply.stack_services(client, stacks.PROJECT, args.stack)
+    if not containers and not swarm_services:
         print(f"stack {args.stack}: not running")
         return int(Exit.NOT_UP)
     worst = 0
+    for service in sorted(swarm_services, key=lambda s: s.name or ""):
+        running, desired = services.running_replicas(client, containers_id(service))
+        print(f"{service.name:28} service    {running}/{desired} running")
+        worst = max(worst, 0 if running == desired else 1)
     for container in sorted(containers, key=lambda c: c.name or ""):
         state = container.attrs["State"]
+        if "com.docker.swarm.task.id" in container.labels and state["Status"] != "running":
+            continue  # Swarm's task history: replaced tasks, kept for `docker service ps`
         health = (state.get("Health") or {}).get("Status", "-")
         ports = ", ".join(f"{b['HostIp']}:{b['HostPort']}->{p}"
                           for p, bindings in (container.ports or {}).items()

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from lucia_deploy import gendoc, provider
 from lucia_deploy.images import REPO
-from lucia_deploy.provider import COMMAND, CONTAINER, NETWORK, REMOTE_IMAGE, VOLUME, Change
+from lucia_deploy.provider import (
+    COMMAND,
+    CONTAINER,
+    NETWORK,
+    REMOTE_IMAGE,
+    SECRET,
+    SERVICE,
+    VOLUME,
+    Change,
+)
 
 TARGET = REPO / "docs" / "pulumi-fidelity.md"
 MODEL = "tests/program/test_provider_model.py"
 ENGINE = "tests/deploy/test_applier_engine.py"
 POLICIES = "tests/program/test_policies.py"
 CLI = "tests/deploy/test_cli_path.py"
+SWARM = "tests/deploy/test_swarm_applier.py"
 
 # What proves each kind of behaviour; specific rows below override.
 KIND = f"{MODEL}::test_container_change_kind_matches_the_provider_source"
@@ -53,6 +63,11 @@ SPECIFIC = {
                            "pids_limit",
     (REMOTE_IMAGE, "name"): f"{ENGINE}::test_second_up_is_a_plan_of_zero_changes_and_keeps_"
                             "every_container",
+    (SERVICE, "taskSpec"): f"{MODEL}::test_service_change_kind_matches_the_provider_source, "
+                           f"{MODEL}::test_service_diff_follows_the_sdk_zero_value_and_set_"
+                           f"rules, {SWARM}::test_every_task_runs_hardened_with_its_pids_limit",
+    (SERVICE, "convergeConfig"): f"{MODEL}::test_service_change_kind_matches_the_provider_"
+                                 f"source, {SWARM}::test_replicas_update_the_service_in_place",
 }
 NON_CONTAINER = {
     NETWORK: f"{MODEL}::test_networks_and_volumes_have_no_update, "
@@ -62,11 +77,18 @@ NON_CONTAINER = {
     REMOTE_IMAGE: f"{ENGINE}::test_second_up_is_a_plan_of_zero_changes_and_keeps_every_"
                   "container",
     COMMAND: f"{ENGINE}::test_every_container_has_its_pids_limit",
+    SERVICE: f"{MODEL}::test_service_change_kind_matches_the_provider_source, "
+             f"{SWARM}::test_replicas_update_the_service_in_place, "
+             f"{SWARM}::test_second_up_changes_nothing",
+    SECRET: f"{MODEL}::test_secrets_are_auto_named_and_keep_their_name_until_replaced, "
+            f"{SWARM}::test_a_new_secret_value_moves_the_service_to_a_new_secret",
 }
 TITLES = {CONTAINER: "Container (`docker:index/container:Container`)",
           NETWORK: "Network (`docker:index/network:Network`)",
           VOLUME: "Volume (`docker:index/volume:Volume`)",
           REMOTE_IMAGE: "RemoteImage (`docker:index/remoteImage:RemoteImage`)",
+          SERVICE: "Service (`docker:index/service:Service`, the swarm engine)",
+          SECRET: "Secret (`docker:index/secret:Secret`, the swarm engine)",
           COMMAND: "Command (`command:local:Command`, pulumi-command)"}
 
 INTRO = """# Pulumi fidelity: the offline deploy path against the real provider
@@ -81,7 +103,9 @@ sends. Sources are kreuzwerker/terraform-provider-docker v4.5.0 (commit 5074970c
 `upstream` submodule of pulumi-docker v5.1.0 and of its newest commit 237b7899): C =
 `internal/provider/resource_docker_container.go`, CF = `resource_docker_container_funcs.go`,
 H = `helpers.go`, N = `resource_docker_network*.go`, V = `resource_docker_volume.go`, I =
-`resource_docker_image*.go`; PC = pulumi-command 1.2.1's `local.Command`.
+`resource_docker_image*.go`, S / SF / SS = `resource_docker_service.go` / `_funcs.go` /
+`_structures.go`, SEC = `resource_docker_secret.go`; R = pulumi-docker `resources.go`; B =
+pulumi-terraform-bridge v3.133.0; PC = pulumi-command 1.2.1's `local.Command`.
 
 Columns: **default** is what the provider's Check fills (and the engine passes to policy
 packs); **read back** is what its Read stores; **change** is what a new value does:
@@ -151,6 +175,15 @@ OUTRO = """
   conflict too). A network or volume with this stack's labels left by a deployment from
   before the applier kept state is taken into the state (`import`); Pulumi would need
   `pulumi import`.
+- Swarm services (the swarm engine, docs/swarm.md): the provider has no PIDs limit for a
+  service and its Update sends the whole spec it knows, so the limit a `command.local`
+  sets after each create or update is dropped by the next update until that command runs
+  again (it is triggered by the service's spec). The provider's own create converges on
+  the tasks' state `running` and deletes a service that never gets there (SF:66-71); the
+  applier does the same, and also waits for an update Swarm is still monitoring to
+  complete. A service's explicit `name` makes its replacement delete first (B
+  schema.go:195-246): the program names services (the gates find them by name) and
+  leaves secrets to autonaming, so a new secret exists before the old one goes.
 - The CLI path is exercised with a recording `pulumi` on PATH (argv, stdin, environment),
   not with the real engine: the engine's own Diff, `--refresh` and policy-pack loading
   (PulumiPolicy.yaml's `virtualenv`) were not run here.

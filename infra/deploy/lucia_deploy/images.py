@@ -42,16 +42,23 @@ class ImageError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class BaseRecipe:
-    """A debootstrap'd base. Bump the -rN in the tag when the recipe changes."""
+    """A debootstrap'd base. Bump the -rN in the tag when the recipe changes.
+
+    `on_demand` bases are not made by `python -m lucia_deploy.images` (bootstrap): only
+    the build that needs one makes it, so a stack that does not use it never waits for
+    its debootstrap."""
 
     tag: str
     packages: tuple[str, ...]
+    on_demand: bool = False
 
 
 BASES = {
     "python": BaseRecipe("lucia-base:bookworm-python-r1",
                          ("python3", "python3-venv", "ca-certificates")),
     "redis": BaseRecipe("lucia-base:bookworm-redis-r1", ("redis-server", "redis-tools")),
+    # The edge of scaled-out stacks (infra/images/haproxy): HAProxy 2.6 from bookworm.
+    "haproxy": BaseRecipe("lucia-base:bookworm-haproxy-r1", ("haproxy",), on_demand=True),
 }
 # What a base leaves out: apt lists and caches, docs, man pages, locales.
 PRUNE = ("var/lib/apt/lists", "var/cache/apt", "usr/share/doc", "usr/share/man",
@@ -259,6 +266,21 @@ def build_redis(client: docker.DockerClient, tag: str,
                       labels=labels or {})
 
 
+# The edge of scaled-out stacks: HAProxy as Debian bookworm ships it (2.6), built from
+# infra/images/haproxy. No existing stack builds it; the swarm program names it.
+EDGE_SOURCE = REPO / "infra" / "images" / "haproxy"
+LOCAL_EDGE_IMAGE = "lucia-edge:2.6-bookworm-r1"
+
+
+def build_edge(client: docker.DockerClient, tag: str = LOCAL_EDGE_IMAGE,
+               labels: dict[str, str] | None = None) -> None:
+    """The edge image: the haproxy base (debootstrap'd on first use), then its
+    Dockerfile, which checks the configuration while it builds."""
+    build_base(client, BASES["haproxy"])
+    with step(f"docker build {tag}"):
+        _stream_build(client, path=str(EDGE_SOURCE), tag=tag, labels=labels or {})
+
+
 def build_sims(client: docker.DockerClient, tag: str, service_image: str,
                labels: dict[str, str] | None = None) -> None:
     with step(f"docker build {tag} (simulators on {service_image})"):
@@ -280,9 +302,12 @@ def pull(client: docker.DockerClient, reference: str) -> None:
 
 
 def main() -> None:
-    """Build the base images that are missing (`python -m lucia_deploy.images`)."""
+    """Build the base images that are missing (`python -m lucia_deploy.images`), except
+    the on-demand ones, which the build that needs them makes."""
     client = docker.from_env(timeout=120)
     for recipe in BASES.values():
+        if recipe.on_demand:
+            continue
         if image_exists(client, recipe.tag):
             say(f"{recipe.tag}: present")
         else:

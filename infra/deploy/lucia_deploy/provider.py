@@ -17,14 +17,20 @@ docs/pulumi-fidelity.md is generated from it (`python -m lucia_deploy.fidelity`)
 Sources, read at kreuzwerker v4.5.0 (5074970c, the `upstream` submodule of pulumi-docker
 v5.1.0 and of its newest commit 237b7899): C = internal/provider/resource_docker_container.go,
 CF = resource_docker_container_funcs.go, H = helpers.go, N = resource_docker_network*.go,
-V = resource_docker_volume.go, I = resource_docker_image*.go; R = pulumi-docker
-provider/resources.go; PC = pulumi-command 1.2.1's local.Command documentation.
+V = resource_docker_volume.go, I = resource_docker_image*.go; S = resource_docker_service.go,
+SF = resource_docker_service_funcs.go, SS = resource_docker_service_structures.go,
+SEC = resource_docker_secret.go; R = pulumi-docker provider/resources.go; B =
+pulumi-terraform-bridge v3.133.0 (pinned by pulumi-docker v5.1.0); PC = pulumi-command
+1.2.1's local.Command documentation. The service and secret rows were read for lucia's
+swarm stack (docs/swarm.md).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +40,8 @@ from typing import Any
 from lucia_stack import cpus
 
 CONTAINER = "docker:index/container:Container"
+SERVICE = "docker:index/service:Service"
+SECRET = "docker:index/secret:Secret"
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
@@ -63,6 +71,12 @@ class Prop:
     read_back: Callable[[Any], Any] | None = None  # how Read writes it to the state
     nested_defaults: dict[str, Any] = field(default_factory=dict)  # per list/object item
     applier: str = ""           # what the docker-py applier does with it
+    # For a nested block whose own change is `change`: paths inside it (dotted, `[]` for
+    # each item of a list) whose change replaces instead, and paths of sets (order free).
+    replace_paths: tuple[str, ...] = ()
+    set_paths: tuple[str, ...] = ()
+    nested_diff: bool = False   # compared field by field as the SDK does (implied by the two)
+    autoname: bool = False      # B autonaming: left unset, Check names it <name>-<7 chars>
 
     @property
     def has_default(self) -> bool:
@@ -125,6 +139,50 @@ def read_back_ports(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
     StateFunc turns "" into "0.0.0.0" (C:487-535)."""
     ports = [{**p, "ip": p.get("ip") or "0.0.0.0"} for p in value]
     return sorted(ports, key=lambda p: (int(p["internal"]), p.get("protocol", "tcp")))
+
+
+def short_duration(text: Any) -> str:
+    """SS:1341-1350 shortDur: Go's Duration.String() with a trailing "m0s" and then "h0m"
+    trimmed ("60s" -> "1m", "1h0m0s" -> "1h")."""
+    out = format_duration(parse_duration(str(text)))
+    if out.endswith("m0s"):
+        out = out[:-2]
+    if out.endswith("h0m"):
+        out = out[:-2]
+    return out
+
+
+def read_back_task_spec(value: dict[str, Any]) -> dict[str, Any]:
+    """SS:19-230, 289-305, 456-477, 526-541: what Read writes for the task spec lucia sets:
+    durations in shortDur form, a stop grace of "0s" when unset (SS:880-883, 162-164), a
+    restart policy's unset delay and window as "0s" (SS:1096-1107), the healthcheck always
+    present (SS:884-885), and networks by id only (`name` is never read back: S:716)."""
+    out = copy.deepcopy(value)
+    spec = out.setdefault("containerSpec", {})
+    spec["stopGracePeriod"] = short_duration(spec.get("stopGracePeriod") or "0s")
+    check = spec.setdefault("healthcheck", {})
+    for key in ("interval", "timeout", "startPeriod"):
+        check[key] = short_duration(check.get(key) or "0s")
+    if "restartPolicy" in out:
+        for key in ("delay", "window"):
+            out["restartPolicy"][key] = short_duration(out["restartPolicy"].get(key) or "0s")
+    out["networksAdvanceds"] = [
+        {"id": n.get("id") or n.get("name"), "driverOpts": n.get("driverOpts") or [],
+         **({"aliases": n["aliases"]} if n.get("aliases") else {})}
+        for n in out.get("networksAdvanceds") or []]
+    return out
+
+
+def read_back_update_config(value: dict[str, Any]) -> dict[str, Any]:
+    """SS:78-93: durations by shortDur, maxFailureRatio as FormatFloat(x, 'f', 1) (its
+    DiffSuppressFunc compares the floats, V:76-90)."""
+    out = dict(value)
+    for key in ("delay", "monitor"):
+        if key in out:
+            out[key] = short_duration(out[key])
+    if "maxFailureRatio" in out:
+        out["maxFailureRatio"] = f"{float(out['maxFailureRatio']):.1f}"
+    return out
 
 
 # --- the tables -------------------------------------------------------------------------
@@ -238,6 +296,59 @@ _NETWORK_PROPS = (
          applier="create labels"),
     Prop("ipamDriver", "ipam_driver", Change.REPLACE, "network.go:85-91 (default "
          "\"default\")", default="default", applier="create IPAM driver"),
+    Prop("attachable", "attachable", Change.REPLACE, "N:64-69; NF:45-47 (sent only when "
+         "true)", applier="create Attachable (the swarm stack's overlay)"),
+)
+
+_UPDATE_DEFAULTS = {"parallelism": 1, "delay": "0s", "failureAction": "pause",
+                    "monitor": "5s", "maxFailureRatio": "0.0", "order": "stop-first"}
+
+_SERVICE_PROPS = (
+    Prop("name", "name", Change.REPLACE, "S:54-59 (ForceNew); R:404 + B schema.go:195-246 "
+         "(an explicit name makes a replacement delete the old service first)",
+         applier="create Spec.Name"),
+    Prop("labels", "labels", Change.UPDATE, "S:60-66; H:57-77 (labelSchemaUpdatable)",
+         applier="ServiceUpdate with the whole spec"),
+    Prop("auth", "auth", Change.REPLACE, "S:22-53 (never read back)",
+         applier="must stay unset (refused otherwise)"),
+    Prop("taskSpec", "task_spec", Change.UPDATE,
+         "S:68-760; SF:169-225 (Update rebuilds the whole spec: SS:589-633); read back "
+         "SS:19-230", read_back=read_back_task_spec,
+         nested_defaults={"containerSpec": {"isolation": "default"}},
+         replace_paths=("containerSpec.labels", "containerSpec.hosts", "containerSpec.sysctl",
+                        "networksAdvanceds"),
+         set_paths=("containerSpec.mounts", "containerSpec.secrets", "containerSpec.configs",
+                    "containerSpec.labels", "placement.constraints", "networksAdvanceds",
+                    "networksAdvanceds[].aliases", "networksAdvanceds[].driverOpts"),
+         applier="create/update the service with the whole spec (services.spec)"),
+    Prop("mode", "mode", Change.UPDATE, "S:762-799 (ForceNew only on the block's count; "
+         "replicas update in place); SS:65-76", nested_defaults={},
+         applier="ServiceUpdate (Mode.Replicated.Replicas)"),
+    Prop("updateConfig", "update_config", Change.UPDATE, "S:800-852; SS:78-93",
+         read_back=read_back_update_config, nested_defaults=_UPDATE_DEFAULTS,
+         nested_diff=True,  # field by field: maxFailureRatio compares as a number
+         applier="ServiceUpdate (UpdateConfig)"),
+    Prop("rollbackConfig", "rollback_config", Change.UPDATE, "S:853-905; SS:78-93",
+         read_back=read_back_update_config, nested_defaults=_UPDATE_DEFAULTS,
+         nested_diff=True,  # field by field: maxFailureRatio compares as a number
+         applier="ServiceUpdate (RollbackConfig)"),
+    Prop("endpointSpec", "endpoint_spec", Change.UPDATE, "S:906-962 (ports: protocol tcp, "
+         "publishMode ingress); SF:153-163", applier="ServiceUpdate (EndpointSpec)"),
+    Prop("convergeConfig", "converge_config", Change.STATE, "S:963-987 (never sent, never "
+         "read back); SF:52-77 (create waits for the replicas running, deletes the service "
+         "if they never do), SF:200-222 (update waits; a rollback or pause is an error)",
+         nested_defaults={"delay": "7s", "timeout": "3m"},
+         applier="wait for convergence after create and update"),
+)
+
+_SECRET_PROPS = (
+    Prop("name", "name", Change.REPLACE, "SEC:23-28; R:404 (auto-named <name>-<7 chars> "
+         "when unset: a replacement is then created before the old one is deleted)",
+         autoname=True, applier="create name (auto-named as the bridge does)"),
+    Prop("data", "data", Change.REPLACE, "SEC:30-37 (standard base64; never read back, "
+         "SEC:137-139; a secret, PS:5283-5310)", applier="create with the decoded bytes"),
+    Prop("labels", "labels", Change.REPLACE, "SEC:39-45 (never read back)",
+         applier="create labels"),
 )
 
 _VOLUME_PROPS = (
@@ -265,6 +376,8 @@ _COMMAND_PROPS = (
 
 PROPS: dict[str, dict[str, Prop]] = {
     CONTAINER: {p.name: p for p in _CONTAINER_PROPS},
+    SERVICE: {p.name: p for p in _SERVICE_PROPS},
+    SECRET: {p.name: p for p in _SECRET_PROPS},
     NETWORK: {p.name: p for p in _NETWORK_PROPS},
     VOLUME: {p.name: p for p in _VOLUME_PROPS},
     REMOTE_IMAGE: {p.name: p for p in _REMOTE_IMAGE_PROPS},
@@ -298,9 +411,55 @@ NESTED_KNOWN: dict[tuple[str, str], set[str]] = {
 }
 
 
-def check(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
+# The nested fields of a Service the applier carries out (lucia_deploy/services.py spec);
+# any other is refused, never dropped. Maps whose keys are free: env, log options.
+SERVICE_KNOWN = frozenset({
+    "labels[].label", "labels[].value", "mode.replicated.replicas",
+    *(f"{block}.{key}" for block in ("updateConfig", "rollbackConfig") for key in
+      ("parallelism", "delay", "failureAction", "monitor", "maxFailureRatio", "order")),
+    "endpointSpec.mode", "convergeConfig.delay", "convergeConfig.timeout",
+    *(f"taskSpec.containerSpec.{key}" for key in (
+        "image", "commands", "args", "env", "user", "stopGracePeriod", "readOnly", "init",
+        "capDrops", "capAdds", "isolation", "labels[].label", "labels[].value",
+        "mounts[].target", "mounts[].source", "mounts[].type", "mounts[].readOnly",
+        "mounts[].tmpfsOptions.sizeBytes", "mounts[].tmpfsOptions.mode",
+        "secrets[].secretId", "secrets[].secretName", "secrets[].fileName",
+        "secrets[].fileUid", "secrets[].fileGid", "secrets[].fileMode",
+        "healthcheck.tests", "healthcheck.interval", "healthcheck.timeout",
+        "healthcheck.startPeriod", "healthcheck.retries")),
+    "taskSpec.resources.limits.nanoCpus", "taskSpec.resources.limits.memoryBytes",
+    *(f"taskSpec.restartPolicy.{key}" for key in ("condition", "delay", "maxAttempts",
+                                                   "window")),
+    "taskSpec.placement.constraints", "taskSpec.logDriver.name",
+    "taskSpec.logDriver.options", "taskSpec.networksAdvanceds[].id",
+    "taskSpec.networksAdvanceds[].aliases", "taskSpec.forceUpdate",
+})
+FREE_MAPS = frozenset({"taskSpec.containerSpec.env", "taskSpec.logDriver.options"})
+
+
+def unknown_paths(value: Any, known: frozenset[str], path: str = "") -> list[str]:
+    """Nested fields of `value` that `known` does not list (maps in FREE_MAPS are whole)."""
+    if path in FREE_MAPS or path in known:
+        return []
+    if isinstance(value, list):
+        return [p for item in value for p in unknown_paths(item, known, f"{path}[]")]
+    if isinstance(value, dict):
+        return [p for key, item in value.items()
+                for p in unknown_paths(item, known, f"{path}.{key}" if path else key)]
+    return [path]
+
+
+def check(resource_type: str, inputs: dict[str, Any], logical_name: str = "",
+          prior: dict[str, Any] | None = None,
+          as_stored: Callable[[dict[str, Any]], dict[str, Any]] = lambda v: v,
+          ) -> dict[str, Any]:
     """The provider's Check: the inputs with schema defaults filled, top level and in
-    nested blocks. Unknown properties, top level or nested, are refused."""
+    nested blocks. Unknown properties, top level or nested, are refused.
+
+    An auto-named property left unset (B autonaming) keeps the name in `prior` (the
+    state's, which the engine passes as the old inputs) unless the resource is being
+    replaced; then the engine checks again without olds and a new name is drawn, so the
+    replacement can be created before the old one is deleted."""
     table = props(resource_type)
     unknown = sorted(set(inputs) - set(table))
     if unknown:
@@ -313,18 +472,51 @@ def check(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
             if extra:
                 raise UnknownProperty(f"{resource_type}: {name} fields {extra} are not "
                                       "modelled; refusing to drop them")
+    if resource_type == SERVICE:
+        extra = [p for p in unknown_paths(inputs, SERVICE_KNOWN) if p.split(".")[0] != "name"]
+        if extra:
+            raise UnknownProperty(f"{resource_type}: fields {extra} are not modelled; "
+                                  "refusing to drop them")
     checked = copy.deepcopy(inputs)
     for prop in table.values():
         if prop.name not in checked and prop.has_default:
             checked[prop.name] = copy.deepcopy(prop.default)
         value = checked.get(prop.name)
         if prop.nested_defaults and value is not None:
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if isinstance(item, dict):
-                    for key, default in prop.nested_defaults.items():
-                        item.setdefault(key, default)
+            for key, default in prop.nested_defaults.items():
+                _fill(value, key, default)
+    for prop in table.values():
+        if prop.autoname and prop.name not in checked:
+            kept = (prior or {}).get(prop.name)
+            if prior and kept and diff(resource_type, {**prior, prop.name: kept}, as_stored(
+                    {**checked, prop.name: kept})).kind == "unchanged":
+                checked[prop.name] = kept
+            else:
+                checked[prop.name] = f"{logical_name}-{secrets.token_hex(4)[:7]}"
     return checked
+
+
+def _fill(value: Any, path: str, default: Any) -> None:
+    """Fill a default at a path inside a block the program gave ("a.b", "a[].b": in each
+    item of list a); a block left out is not created. A plain key applies to the value,
+    or to each item when the value is a list."""
+    if isinstance(value, list):
+        for item in value:
+            _fill(item, path, default)
+        return
+    if not isinstance(value, dict):
+        return
+    head, _, rest = path.partition(".")
+    key = head.removesuffix("[]")
+    if not rest:
+        if isinstance(default, dict) and isinstance(value.get(key), dict):
+            for sub, sub_default in default.items():
+                _fill(value[key], sub, sub_default)
+        else:
+            value.setdefault(key, copy.deepcopy(default))
+        return
+    if key in value:
+        _fill(value[key], rest, default)
 
 
 def read_back(resource_type: str, checked: dict[str, Any]) -> dict[str, Any]:
@@ -358,16 +550,76 @@ def diff(resource_type: str, state: dict[str, Any], checked: dict[str, Any],
          replace_on_changes: tuple[str, ...] = ()) -> Diff:
     """The provider's Diff: new checked inputs against the state Read left. Any ForceNew
     change (or a property in replaceOnChanges) replaces; otherwise an Update-handled or
-    state-only change is an update (the engine saves the new state either way)."""
+    state-only change is an update (the engine saves the new state either way).
+
+    A nested block (a Service's taskSpec) is compared field by field as the SDK does: an
+    unset field equals a zero value in the state, sets are compared without order, and a
+    change under one of its replace paths replaces."""
     table = props(resource_type)
     changed: dict[str, Change] = {}
     for name in sorted(set(state) | set(checked)):
         if name not in table:
             raise UnknownProperty(f"{resource_type}: property {name} is not modelled")
+        prop = table[name]
+        if prop.nested_diff or prop.replace_paths or prop.set_paths:
+            paths = changed_paths(state.get(name), checked.get(name), "", prop.set_paths)
+            if not paths:
+                continue
+            replaces = any(p == r or p.startswith((f"{r}.", f"{r}[")) for p in paths
+                           for r in prop.replace_paths)
+            changed[name] = Change.REPLACE if replaces or name in replace_on_changes \
+                else prop.change
+            continue
         if state.get(name) == checked.get(name):
             continue
-        changed[name] = Change.REPLACE if name in replace_on_changes else table[name].change
+        changed[name] = Change.REPLACE if name in replace_on_changes else prop.change
     if not changed:
         return Diff("unchanged", {})
     kind = "replace" if Change.REPLACE in changed.values() else "update"
     return Diff(kind, changed)
+
+
+def _zero(value: Any) -> bool:
+    return value in (None, "", 0, False, [], {})
+
+
+def _canonical(value: Any) -> str:
+    """A set item as the SDK hashes it: zero-valued fields are as good as unset."""
+    def strip(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: strip(v) for k, v in item.items() if not _zero(v)}
+        if isinstance(item, list):
+            return [strip(v) for v in item]
+        return item
+    return json.dumps(strip(value), sort_keys=True)
+
+
+# Leaves with a DiffSuppressFunc that compares them as numbers (V:76-90, S:841, 894).
+FLOAT_LEAVES = frozenset({"maxFailureRatio"})
+
+
+def changed_paths(old: Any, new: Any, path: str, set_paths: tuple[str, ...]) -> list[str]:
+    """The dotted paths where two nested values differ (SDK diffList/diffString: an unset
+    new value equals a zero old one; a set's items compare without order)."""
+    if _zero(new) and _zero(old):
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            found += changed_paths(old.get(key), new.get(key),
+                                   f"{path}.{key}" if path else key, set_paths)
+        return found
+    if isinstance(old, list) and isinstance(new, list):
+        if path in set_paths:  # a set: the same items in any order
+            items = sorted(_canonical(i) for i in old)
+            return [] if items == sorted(_canonical(i) for i in new) else [path]
+        if len(old) != len(new):
+            return [path]
+        found = []
+        for item_old, item_new in zip(old, new, strict=True):
+            found += changed_paths(item_old, item_new, f"{path}[]", set_paths)
+        return found
+    if path.rsplit(".", 1)[-1] in FLOAT_LEAVES and old is not None and new is not None:
+        return [] if float(old) == float(new) else [path]
+    return [] if old == new else [path]
+

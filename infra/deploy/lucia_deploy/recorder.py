@@ -91,6 +91,19 @@ def find_secrets(value: Any, path: str = "") -> set[str]:
     return found
 
 
+def digest_secrets(values: dict[str, Any], secret_keys: set[str]) -> dict[str, Any]:
+    """Values as the state keeps them: each secret-bearing property as its SHA-256."""
+    out = {}
+    for key, value in unwrap(values).items():
+        if key in secret_keys:
+            text = json.dumps(value, sort_keys=True)
+            out[key] = {"secret-sha256": hashlib.sha256(text.encode()).hexdigest()}
+        else:
+            out[key] = value
+    plain: dict[str, Any] = json.loads(json.dumps(out))  # JSON types, as they are read back
+    return plain
+
+
 def _engine_shaped(value: Any) -> Any:
     """Unknowns as the engine sends them to providers and policy packs: the sentinel."""
     if isinstance(value, Unknown):
@@ -135,9 +148,11 @@ class _Monitor(pulumi_mocks.MockMonitor):
 class _ProviderMocks(pulumi.runtime.Mocks):
     """Mocks that answer as pulumi-docker and pulumi-command would."""
 
-    def __init__(self, preview: bool, image_ids: ImageIds) -> None:
+    def __init__(self, preview: bool, image_ids: ImageIds,
+                 prior: dict[str, dict[str, Any]] | None = None) -> None:
         self.preview = preview
         self.image_ids = image_ids
+        self.prior = prior or {}  # the state's values by resource name (the engine's olds)
         self.recorded: list[Resource] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -145,7 +160,9 @@ class _ProviderMocks(pulumi.runtime.Mocks):
         if not args.custom:
             self.recorded.append(Resource(args.typ, args.name, "", inputs, False))
             return "", inputs
-        checked = provider.check(args.typ, inputs)
+        secret_keys = {path.split(".")[0].split("[")[0] for path in find_secrets(inputs)}
+        checked = provider.check(args.typ, inputs, args.name, self.prior.get(args.name),
+                                 lambda values: digest_secrets(values, secret_keys))
         state = provider.read_back(args.typ, checked)
         resource = Resource(args.typ, args.name, "", inputs, True, checked, state)
         self.recorded.append(resource)
@@ -207,15 +224,17 @@ class Recording:
 
 def record(stack: str, config: dict[str, Any], secret_keys: list[str],
            project: str = "lucia", *, preview: bool = False,
-           image_ids: ImageIds = fake_image_id) -> Recording:
+           image_ids: ImageIds = fake_image_id,
+           prior: dict[str, dict[str, Any]] | None = None) -> Recording:
     """Run `build` for a stack under provider-shaped mocks; return resources and outputs.
 
     `image_ids` answers a RemoteImage's imageId (the deploy tool asks the engine; tests
-    use a stable fake)."""
+    use a stable fake). `prior` is the stack's state by resource name, as the engine hands
+    a provider the old inputs: auto-names are kept from it."""
     from lucia_stack import config as stack_config
     from lucia_stack.program import build
 
-    mocks = _ProviderMocks(preview, image_ids)
+    mocks = _ProviderMocks(preview, image_ids, prior)
     pulumi.runtime.set_all_config(_config_strings(config), secret_keys)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview,
                              monitor=_Monitor(mocks))

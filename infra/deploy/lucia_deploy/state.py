@@ -9,13 +9,12 @@ same containers."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucia_deploy.recorder import Resource, unwrap
+from lucia_deploy.recorder import Resource, digest_secrets
 
 VERSION = 1
 
@@ -27,15 +26,7 @@ class StateError(RuntimeError):
 def sanitise(resource: Resource, values: dict[str, Any]) -> dict[str, Any]:
     """Values with every secret-bearing property replaced by its digest."""
     secret_keys = {path.split(".")[0].split("[")[0] for path in resource.secret_paths()}
-    out = {}
-    for key, value in unwrap(values).items():
-        if key in secret_keys:
-            text = json.dumps(value, sort_keys=True)
-            out[key] = {"secret-sha256": hashlib.sha256(text.encode()).hexdigest()}
-        else:
-            out[key] = value
-    plain: dict[str, Any] = json.loads(json.dumps(out))  # JSON types, as they are read back
-    return plain
+    return digest_secrets(values, secret_keys)
 
 
 @dataclass

@@ -32,8 +32,17 @@ class StackSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    engine: Literal["container", "swarm"] = Field("container", description=(
+        "How the service runs: one hardened container, or a Docker Swarm service with "
+        "serviceReplicas replicas behind an edge (docs/swarm.md)."))
     servicePort: int = Field(5000, gt=1024, lt=65536, description=(
-        "Host port on 127.0.0.1 where the service is published."))
+        "Host port on 127.0.0.1 where the service is published (with engine swarm: the "
+        "edge's port)."))
+    serviceReplicas: int = Field(2, ge=1, le=32, description=(
+        "engine swarm only: replicas of the service, each with its CPU and memory limits."))
+    redisPlacement: str = Field("node.role == manager", min_length=1, description=(
+        "engine swarm only: the placement constraint that keeps Redis on the node holding "
+        "its volume (e.g. `node.labels.lucia.redis == true`)."))
     serviceImage: str = Field("", description=(
         "Service image reference; empty builds lucia:<version> locally from "
         "service/Dockerfile."))
@@ -103,6 +112,16 @@ class StackSettings(BaseModel):
             if port and port in seen:
                 raise ValueError(f"{name} and {seen[port]} both publish 127.0.0.1:{port}")
             seen[port] = name
+        return self
+
+    @model_validator(mode="after")
+    def _swarm_keys_need_swarm(self) -> StackSettings:
+        misplaced = sorted({"serviceReplicas", "redisPlacement"} & self.model_fields_set)
+        if self.engine != "swarm" and misplaced:
+            raise ValueError(f"{', '.join(misplaced)} only apply with engine swarm")
+        if self.engine == "swarm" and self.redisPublishPort:
+            raise ValueError("redisPublishPort cannot be used with engine swarm: Swarm "
+                             "publishes on every address, never only on 127.0.0.1 (CIS 5.14)")
         return self
 
     @field_validator("serviceCpus", "redisCpus")
@@ -180,6 +199,8 @@ def default_service_image() -> str:
 
 
 LOCAL_REDIS_IMAGE = "lucia-redis:7.0-bookworm-r1"
+# The swarm stack's edge (infra/images/haproxy, docs/edge.md), built from Debian packages.
+EDGE_IMAGE = "lucia-edge:2.6-bookworm-r1"
 
 
 def simulator_image(service_image: str) -> str:
@@ -197,6 +218,9 @@ class StackConfig:
     stack: str
     settings: StackSettings
     secrets: dict[str, pulumi.Output[str]]
+    # Which secrets have a value. Whether a secret is set is not secret, and the swarm
+    # engine makes a Swarm secret only for those (the values stay Outputs).
+    present: frozenset[str] = frozenset()
 
     @property
     def prefix(self) -> str:
@@ -295,5 +319,6 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
             raise ConfigError(f"lucia:{key.name} must be 16-128 characters of "
                               "A-Z a-z 0-9 _ -")
         secrets[key.name] = pulumi.Output.secret(value)
-    return StackConfig(pulumi.get_project(), pulumi.get_stack(), settings, secrets)
+    present = frozenset(key.name for key in SECRET_KEYS if config.get(key.name))
+    return StackConfig(pulumi.get_project(), pulumi.get_stack(), settings, secrets, present)
 

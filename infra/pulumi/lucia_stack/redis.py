@@ -34,6 +34,19 @@ BOOT_SCRIPT = (
 )
 
 
+def data_volume(name: str, project: str, stack: str,
+                parent: pulumi.Resource) -> docker.Volume:
+    """Redis's named volume, whichever engine runs Redis."""
+    return docker.Volume(
+        name, name=name,
+        labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in
+                {"io.lucia.project": project, "io.lucia.stack": stack,
+                 "io.lucia.component": "redis-data"}.items()],
+        # Sessions are data: `pulumi destroy` must not take them with it.
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RedisArgs:
     project: str
@@ -55,14 +68,7 @@ class Redis(pulumi.ComponentResource):
     def __init__(self, name: str, args: RedisArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("lucia:stack:Redis", name, None, opts)
-        self.volume = docker.Volume(
-            f"{name}-data", name=f"{name}-data",
-            labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in
-                    {"io.lucia.project": args.project, "io.lucia.stack": args.stack,
-                     "io.lucia.component": "redis-data"}.items()],
-            # Sessions are data: `pulumi destroy` must not take them with it.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        self.volume = data_volume(f"{name}-data", args.project, args.stack, parent=self)
         envs = pulumi.Output.all(args.password, args.service_password).apply(lambda pw: [
             f"REDIS_PASSWORD={pw[0]}",
             f"REDISCLI_AUTH={pw[0]}",  # for the image's healthcheck

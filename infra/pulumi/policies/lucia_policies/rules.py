@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CONTAINER = "docker:index/container:Container"
+SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
 COMMAND = "command:local:Command"
 CIS_VERSION = "1.6.0"
@@ -193,8 +194,82 @@ def _non_root(inputs: Inputs) -> list[str]:
 
 
 def _network_driver(inputs: Inputs) -> list[str]:
-    return [] if (inputs.get("driver") or "bridge") == "bridge" else [
-        f"driver {inputs.get('driver')}"]
+    """The stack's own network: a user-defined bridge, or for the swarm engine an overlay
+    (never the ingress network, which is Swarm's routing mesh)."""
+    driver = inputs.get("driver") or "bridge"
+    if inputs.get("ingress"):
+        return ["ingress is true: Swarm's routing mesh, not the stack's own network"]
+    return [] if driver in ("bridge", "overlay") else [f"driver {driver}"]
+
+
+# --- Swarm services: the same CIS ids over docker.Service's task spec -------------------
+
+def _spec(inputs: Inputs) -> Inputs:
+    return (inputs.get("taskSpec") or {}).get("containerSpec") or {}
+
+
+def _limits(inputs: Inputs) -> Inputs:
+    return ((inputs.get("taskSpec") or {}).get("resources") or {}).get("limits") or {}
+
+
+def _service_non_root(inputs: Inputs) -> list[str]:
+    return _non_root(_spec(inputs))
+
+
+def _service_capabilities(inputs: Inputs) -> list[str]:
+    spec = _spec(inputs)
+    return _capabilities({"capabilities": {"drops": spec.get("capDrops"),
+                                           "adds": spec.get("capAdds")}})
+
+
+def _service_mounts(inputs: Inputs) -> list[str]:
+    return _sensitive_mounts(_spec(inputs))
+
+
+def _service_docker_socket(inputs: Inputs) -> list[str]:
+    return _docker_socket(_spec(inputs))
+
+
+def _service_memory(inputs: Inputs) -> list[str]:
+    return [] if _limits(inputs).get("memoryBytes") else ["limits.memoryBytes is not set"]
+
+
+def _service_cpu(inputs: Inputs) -> list[str]:
+    return [] if _limits(inputs).get("nanoCpus") else ["limits.nanoCpus is not set"]
+
+
+def _service_read_only(inputs: Inputs) -> list[str]:
+    return _read_only(_spec(inputs))
+
+
+def _service_published(inputs: Inputs) -> list[str]:
+    """Swarm publishes a port on every address of every node (the routing mesh, or
+    `mode: host` on 0.0.0.0): no service port can be bound to 127.0.0.1, so none may be
+    published; the edge container publishes on 127.0.0.1 instead."""
+    return [f"publishes port {p.get('targetPort')} on every address"
+            for p in (inputs.get("endpointSpec") or {}).get("ports") or []]
+
+
+def _service_restart(inputs: Inputs) -> list[str]:
+    policy = (inputs.get("taskSpec") or {}).get("restartPolicy") or {}
+    condition = policy.get("condition") or "any"
+    attempts = float(policy.get("maxAttempts") or 0)
+    if condition == "on-failure" and 0 < attempts <= 5:
+        return []
+    return [f"restartPolicy {condition} with maxAttempts {attempts:g}; CIS 5.15 wants "
+            "on-failure with 1-5"]
+
+
+def _service_healthcheck(inputs: Inputs) -> list[str]:
+    return _healthcheck(_spec(inputs))
+
+
+def _service_network(inputs: Inputs) -> list[str]:
+    networks = (inputs.get("taskSpec") or {}).get("networksAdvanceds") or []
+    if not networks:
+        return ["no networksAdvanceds: tasks would join only Swarm's ingress"]
+    return [f"networksAdvanceds lists {n.get('name')!r}" for n in networks
+            if n.get("name") in ("bridge", "docker0", "host", "none", "ingress")]
 
 
 RULES: tuple[Rule, ...] = (
@@ -255,12 +330,47 @@ RULES: tuple[Rule, ...] = (
          _default_bridge, "attach to the stack's own network via networksAdvanced"),
     Rule("5.30", "bridge-network-driver",
          "Ensure that Docker's default bridge 'docker0' is not used (own bridge network)",
-         NETWORK, _network_driver, "use a user-defined bridge network"),
+         NETWORK, _network_driver, "use a user-defined bridge (or, for swarm, overlay) "
+         "network"),
     Rule("5.31", "no-host-userns", "Ensure that the host's user namespaces are not shared",
          CONTAINER, _host_mode("usernsMode"), "leave usernsMode unset"),
     Rule("5.32", "no-docker-socket",
          "Ensure that the Docker socket is not mounted inside any containers", CONTAINER,
          _docker_socket, "never mount docker.sock"),
+    # Swarm services (lucia_stack/swarm.py). Not expressible for a service on Docker
+    # 20.10 (API 1.41), so not rules here: privileged (5.5: services cannot be),
+    # AppArmor/seccomp options (5.2, 5.22: the defaults apply), no-new-privileges (5.26:
+    # the daemon's setting, checked by the deploy tool's preflight and the gate), host
+    # PID/IPC/user namespaces and devices (5.16-5.18, 5.31: no such service inputs).
+    Rule("4.1", "service-non-root-user", "Ensure that a user for the container has been "
+         "created", SERVICE, _service_non_root, "taskSpec.containerSpec.user non-root"),
+    Rule("5.4", "service-capabilities-dropped", "Ensure that Linux kernel capabilities are "
+         "restricted within containers", SERVICE, _service_capabilities,
+         "taskSpec.containerSpec.capDrops: [ALL] and no capAdds"),
+    Rule("5.6", "service-no-sensitive-host-mounts", "Ensure sensitive host system "
+         "directories are not mounted on containers", SERVICE, _service_mounts,
+         "use named volumes, not host directories"),
+    Rule("5.11", "service-memory-limited", "Ensure that the memory usage for containers "
+         "is limited", SERVICE, _service_memory, "taskSpec.resources.limits.memoryBytes"),
+    Rule("5.12", "service-cpu-limited", "Ensure that CPU priority is set appropriately on "
+         "containers", SERVICE, _service_cpu, "taskSpec.resources.limits.nanoCpus"),
+    Rule("5.13", "service-read-only-rootfs", "Ensure that the container's root filesystem "
+         "is mounted as read only", SERVICE, _service_read_only,
+         "taskSpec.containerSpec.readOnly: true, with a tmpfs mount for scratch space"),
+    Rule("5.14", "service-not-published", "Ensure that incoming container traffic is bound "
+         "to a specific host interface", SERVICE, _service_published,
+         "publish nothing from the swarm; the edge container publishes on 127.0.0.1"),
+    Rule("5.15", "service-restart-policy", "Ensure that the 'on-failure' container restart "
+         "policy is set to '5'", SERVICE, _service_restart,
+         "taskSpec.restartPolicy: on-failure with maxAttempts 1-5"),
+    Rule("5.27", "service-healthcheck", "Ensure that container health is checked at "
+         "runtime", SERVICE, _service_healthcheck, "taskSpec.containerSpec.healthcheck"),
+    Rule("5.30", "service-own-network", "Ensure that Docker's default bridge 'docker0' is "
+         "not used", SERVICE, _service_network,
+         "taskSpec.networksAdvanceds: the stack's own overlay"),
+    Rule("5.32", "service-no-docker-socket", "Ensure that the Docker socket is not mounted "
+         "inside any containers", SERVICE, _service_docker_socket,
+         "never mount docker.sock"),
 )
 
 # CIS 5.21 (host UTS namespace): the Container resource has no UTS mode input at all
@@ -269,6 +379,8 @@ RULES: tuple[Rule, ...] = (
 
 
 PIDS_LIMIT_COMMAND = re.compile(r"^docker update --pids-limit (\d+) (\S+)$")
+SERVICE_PIDS_LIMIT_COMMAND = re.compile(
+    r"^docker service update --quiet --detach=false --limit-pids (\d+) (\S+)$")
 
 
 def _pids_limits(resources: list[StackResource]) -> list[str]:
@@ -276,7 +388,8 @@ def _pids_limits(resources: list[StackResource]) -> list[str]:
     again whenever it is replaced (it depends on the container)."""
     limits: dict[str, int] = {}
     for resource in resources:
-        found = PIDS_LIMIT_COMMAND.match(str(resource.props.get("create") or "")) \
+        create = str(resource.props.get("create") or "")
+        found = (PIDS_LIMIT_COMMAND.match(create) or SERVICE_PIDS_LIMIT_COMMAND.match(create)) \
             if resource.resource_type == COMMAND else None
         # It must depend on the container (run after it exists) and be triggered by it
         # (run again when it is replaced); a trigger is the container's id, unknown in a
@@ -286,12 +399,14 @@ def _pids_limits(resources: list[StackResource]) -> list[str]:
             limits[found.group(2)] = int(found.group(1))
     problems = []
     for resource in resources:
-        if resource.resource_type != CONTAINER:
+        if resource.resource_type not in (CONTAINER, SERVICE):
             continue
         name = resource.props.get("name") or resource.name
         if name not in limits:
-            problems.append(f"{name}: no `docker update --pids-limit N {name}` command that "
-                            "depends on the container and is triggered by its id")
+            how = ("docker update --pids-limit N" if resource.resource_type == CONTAINER else
+                   "docker service update --quiet --detach=false --limit-pids N")
+            problems.append(f"{name}: no `{how} {name}` command that depends on it and is "
+                            "triggered by its id")
         elif limits[name] <= 0:
             problems.append(f"{name}: PIDs limit {limits[name]} is not a limit")
     return problems

@@ -1,0 +1,259 @@
+"""The provider's Swarm service and secret operations on the engine, as pulumi-docker
+carries them out (kreuzwerker v4.5.0 resource_docker_service*.go and
+resource_docker_secret.go; lucia_deploy/provider.py cites the rules): the whole spec
+built from the inputs on create and on every update, convergence waited for, and removal
+that waits for the tasks to go. Also the engine's swarm itself: joined or started once,
+never left."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+
+from lucia_deploy import provider
+from lucia_deploy.containers import ApplyError, Unhealthy, labels_of
+from lucia_deploy.progress import say
+from lucia_deploy.waiting import WaitTimeout, wait_until
+
+# Task states that will not become running (swarmkit api/types.proto TaskState).
+FAILED_STATES = {"failed", "rejected", "orphaned", "remove"}
+
+
+def swarm_state(client: docker.DockerClient) -> str:
+    """`active`, `inactive`, `pending`, `error` or `locked` (docker info)."""
+    return str((client.info().get("Swarm") or {}).get("LocalNodeState", "inactive"))
+
+
+def ensure_swarm(client: docker.DockerClient) -> None:
+    """A single-node swarm on this engine unless it is in one already. Never the other
+    way: `docker swarm leave` on Docker 20.10 breaks the embedded DNS of every container
+    on a user-defined bridge until it is recreated (docs/swarm.md)."""
+    state = swarm_state(client)
+    if state == "active":
+        if not (client.info().get("Swarm") or {}).get("ControlAvailable"):
+            raise ApplyError("this engine is a swarm worker; deploy the swarm stack from a "
+                             "manager node")
+        return
+    if state != "inactive":
+        raise ApplyError(f"this engine's swarm is {state}; fix it (docker info) first")
+    say("this engine is not in a swarm: starting a single-node swarm (docker swarm init); "
+        "the other stacks' containers are not affected")
+    try:
+        client.swarm.init()
+    except docker.errors.APIError as exc:
+        raise ApplyError(f"docker swarm init failed: {exc.explanation or exc}; with several "
+                         "network interfaces run `docker swarm init --advertise-addr <ip>` "
+                         "yourself, then `make up STACK=swarm` again") from None
+
+
+def _nanos(text: Any) -> int:
+    return provider.parse_duration(str(text)) if text not in (None, "") else 0
+
+
+def _update_config(config: dict[str, Any] | None,
+                   kind: type[docker.types.UpdateConfig]) -> Any:
+    if not config:
+        return None
+    return kind(parallelism=int(config.get("parallelism", 1)),
+                delay=_nanos(config.get("delay")),
+                failure_action=config.get("failureAction", "pause"),
+                monitor=_nanos(config.get("monitor")),
+                max_failure_ratio=float(config.get("maxFailureRatio") or 0),
+                order=config.get("order", "stop-first"))
+
+
+def spec(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The ServiceSpec the provider builds from the whole of its inputs (createServiceSpec),
+    as docker-py keyword arguments for create_service / update_service."""
+    task = inputs["taskSpec"]
+    container = task["containerSpec"]
+    check = container.get("healthcheck")
+    limits = (task.get("resources") or {}).get("limits") or {}
+    restart = task.get("restartPolicy") or {}
+    log = task.get("logDriver")
+    mounts = []
+    for m in container.get("mounts") or []:
+        tmpfs = m.get("tmpfsOptions") or {}
+        mounts.append(docker.types.Mount(
+            target=m["target"], source=m.get("source"), type=m["type"],
+            read_only=bool(m.get("readOnly")),
+            tmpfs_size=int(tmpfs["sizeBytes"]) if tmpfs.get("sizeBytes") else None,
+            tmpfs_mode=int(tmpfs["mode"]) if tmpfs.get("mode") else None))
+    container_spec = docker.types.ContainerSpec(
+        image=container["image"],
+        command=container.get("commands") or None,
+        args=container.get("args") or None,
+        env=[f"{k}={v}" for k, v in sorted((container.get("env") or {}).items())] or None,
+        user=container.get("user") or None,
+        labels=labels_of(container) or None,
+        mounts=mounts or None,
+        stop_grace_period=_nanos(container.get("stopGracePeriod")) or None,
+        secrets=[docker.types.SecretReference(
+            secret_id=s["secretId"], secret_name=s["secretName"],
+            filename=s.get("fileName"), uid=s.get("fileUid"), gid=s.get("fileGid"),
+            mode=int(s.get("fileMode", 0o444))) for s in container.get("secrets") or []]
+        or None,
+        read_only=bool(container.get("readOnly")),
+        healthcheck=docker.types.Healthcheck(
+            test=check["tests"], interval=_nanos(check.get("interval")),
+            timeout=_nanos(check.get("timeout")), retries=int(check.get("retries", 0)),
+            start_period=_nanos(check.get("startPeriod"))) if check else None,
+        init=container.get("init"),
+        cap_drop=container.get("capDrops") or None,
+        cap_add=container.get("capAdds") or None,
+    )
+    # The provider sends only these two limits (SS:1012-1020): never a PIDs limit.
+    resources = docker.types.Resources(
+        cpu_limit=int(limits.get("nanoCpus") or 0) or None,
+        mem_limit=int(limits.get("memoryBytes") or 0) or None)
+    task_template = docker.types.TaskTemplate(
+        container_spec=container_spec, resources=resources,
+        restart_policy=docker.types.RestartPolicy(
+            condition=restart.get("condition", "any"), delay=_nanos(restart.get("delay")),
+            max_attempts=int(restart.get("maxAttempts") or 0),
+            window=_nanos(restart.get("window"))) if restart else None,
+        placement=docker.types.Placement(
+            constraints=(task.get("placement") or {}).get("constraints") or None)
+        if task.get("placement") else None,
+        log_driver=docker.types.DriverConfig(log["name"], dict(log.get("options") or {}))
+        if log else None,
+        networks=[docker.types.NetworkAttachmentConfig(n["id"], aliases=n.get("aliases"))
+                  for n in task.get("networksAdvanceds") or []] or None,
+        force_update=int(task.get("forceUpdate") or 0) or None,
+    )
+    replicated = ((inputs.get("mode") or {}).get("replicated") or {})
+    endpoint = inputs.get("endpointSpec") or {}
+    return {
+        "task_template": task_template,
+        "name": inputs["name"],
+        "labels": labels_of(inputs) or None,
+        "mode": docker.types.ServiceMode("replicated", int(replicated.get("replicas", 1))),
+        "update_config": _update_config(inputs.get("updateConfig"),
+                                        docker.types.UpdateConfig),
+        "rollback_config": _update_config(inputs.get("rollbackConfig"),
+                                          docker.types.RollbackConfig),
+        "endpoint_spec": docker.types.EndpointSpec(mode=endpoint.get("mode", "vip")),
+    }
+
+
+def create(client: docker.DockerClient, inputs: dict[str, Any]) -> str:
+    """SF:40-80: create, then wait for convergence; a service that does not converge is
+    deleted again (SF:66-71) and the create fails, so nothing half-made is left."""
+    response = client.api.create_service(**spec(inputs))
+    service_id: str = response["ID"]
+    say(f"{inputs['name']}: service created")
+    try:
+        converge(client, service_id, inputs)
+    except ApplyError:
+        remove(client, service_id)
+        raise
+    return service_id
+
+
+def update(client: docker.DockerClient, service_id: str, inputs: dict[str, Any]) -> None:
+    """The provider's Update sends the whole spec it builds, at the service's current
+    version: a setting made outside it (a PIDs limit) is dropped, which is why the
+    program sets that again after every update."""
+    version = client.api.inspect_service(service_id)["Version"]["Index"]
+    client.api.update_service(service_id, version, **spec(inputs))
+    say(f"{inputs['name']}: service updated (a rolling update of its tasks)")
+    converge(client, service_id, inputs)
+
+
+def converge(client: docker.DockerClient, service_id: str, inputs: dict[str, Any]) -> None:
+    """converge_config: wait until the service's desired replicas run (with a healthcheck,
+    Swarm reports a task running only once it is healthy) and any update has finished; an
+    update Swarm rolled back is a failure, as it is for the provider."""
+    config = inputs.get("convergeConfig")
+    if not config:
+        return
+    timeout = _nanos(config.get("timeout") or "3m") / 1e9
+    name = inputs["name"]
+    replicas = int(((inputs.get("mode") or {}).get("replicated") or {}).get("replicas", 1))
+    started = time.monotonic()
+
+    def converged() -> bool:
+        service = client.api.inspect_service(service_id)
+        update = (service.get("UpdateStatus") or {}).get("State", "completed")
+        if update in ("rollback_completed", "rollback_paused", "paused"):
+            raise ApplyError(f"{name}: the update did not converge and Swarm "
+                             f"{update.replace('_', ' ')} it: "
+                             f"{service['UpdateStatus'].get('Message', '')}")
+        if update not in ("completed", ""):
+            return False
+        tasks = client.api.tasks(filters={"service": service_id, "desired-state": "running"})
+        running = [t for t in tasks if t["Status"]["State"] == "running"]
+        return len(running) == replicas and len(tasks) == replicas
+
+    try:
+        wait_until(converged, timeout, f"{name} converged", interval=1)
+    except WaitTimeout:
+        raise Unhealthy(f"{name}: not {replicas} running task(s) after {timeout:.0f} s; "
+                        f"{task_report(client, service_id)}") from None
+    say(f"{name}: {replicas}/{replicas} running after {time.monotonic() - started:.1f} s")
+
+
+def task_report(client: docker.DockerClient, service_id: str) -> str:
+    """The service's latest tasks and why each is where it is (docker service ps)."""
+    tasks = sorted(client.api.tasks(filters={"service": service_id}),
+                   key=lambda t: t.get("UpdatedAt", ""), reverse=True)[:6]
+    return "tasks: " + "; ".join(
+        f"{t['Status']['State']} ({t['Status'].get('Err') or t['Status'].get('Message')})"
+        for t in tasks) if tasks else "no tasks"
+
+
+def remove(client: docker.DockerClient, service_id: str, timeout: float = 60) -> None:
+    """Remove the service, then wait until its task containers are gone: the network
+    cannot be removed while they are attached."""
+    try:
+        service = client.services.get(service_id)
+    except docker.errors.NotFound:
+        return
+    name = service.name
+    service.remove()
+
+    def gone() -> bool:
+        return not client.containers.list(
+            all=True, filters={"label": f"com.docker.swarm.service.id={service_id}"})
+
+    wait_until(gone, timeout, f"{name}'s tasks gone", interval=0.5)
+    say(f"{name}: service removed")
+
+
+def running_replicas(client: docker.DockerClient, service_id: str) -> tuple[int, int]:
+    """(running, desired) for `status`."""
+    service = client.api.inspect_service(service_id)
+    desired = int(service["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 0))
+    tasks = client.api.tasks(filters={"service": service_id, "desired-state": "running"})
+    return sum(t["Status"]["State"] == "running" for t in tasks), desired
+
+
+def create_secret(client: docker.DockerClient, inputs: dict[str, Any]) -> str:
+    """The input `data` is base64; the provider decodes it and the engine stores the
+    bytes (docker-py encodes them again for the API)."""
+    data = base64.b64decode(inputs["data"])
+    secret = client.secrets.create(name=inputs["name"], data=data,
+                                   labels=labels_of(inputs))
+    say(f"{inputs['name']}: secret created")
+    assert secret.id is not None
+    return str(secret.id)
+
+
+def remove_secret(client: docker.DockerClient, secret_id: str) -> None:
+    try:
+        client.secrets.get(secret_id).remove()
+    except docker.errors.NotFound:
+        return
+
+
+def daemon_sets_no_new_privileges(client: docker.DockerClient, image: str) -> bool:
+    """Whether a container that asks for nothing runs with no_new_privs: the daemon's
+    `"no-new-privileges": true`, the only way a Swarm task gets it on API 1.41 (CIS 5.26)."""
+    output = client.containers.run(image, ["grep", "NoNewPrivs", "/proc/self/status"],
+                                   entrypoint=[], network_mode="none", remove=True)
+    return output.decode().split()[-1:] == ["1"]

@@ -8,6 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap lock up down purge preview prune status outputs images policy verify test lint \
+        swarm-smoke swarm-kill \
         checklist unit program fidelity gates live proof load load-llm soak bench footprint backup restore faults docs run \
         clean
 
@@ -76,10 +77,21 @@ program: bootstrap  ## the Pulumi program under mocks, and the policies, for eve
 	$(PY) -m pytest tests/program tests/checklist
 
 # The ci stack runs with an API key, so the gates prove it is enforced.
-gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
+gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down; then swarm
 	LUCIA_API_KEY=ci-gate-api-key infra/with-stack.sh ci \
 	  $(MAKE) --no-print-directory verify load soak faults live STACK=ci SOAK_SECONDS=120
 	$(MAKE) --no-print-directory proof
+	$(MAKE) --no-print-directory swarm-smoke
+
+# The swarm stack's smoke: up (a single-node swarm if there is none), every gate through
+# the edge, one replica killed under load, down (the swarm itself stays).
+swarm-smoke: bootstrap  ## up the swarm stack, verify it, kill a replica under load, down
+	LUCIA_API_KEY=swarm-gate-api-key infra/with-stack.sh swarm \
+	  $(MAKE) --no-print-directory verify swarm-kill STACK=swarm
+
+swarm-kill: bootstrap
+	@$(DEPLOY) check-up --stack $(STACK)
+	LUCIA_STACK=$(STACK) $(PY) -m pytest -s tests/faults/test_swarm.py -k killed
 
 # The live profile proven on every change: staging (no simulators of its own) beside STACK,
 # its external LLM STACK's simulator, verified as a real home would be (dry-run turns).
@@ -90,6 +102,7 @@ live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live prof
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
 	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m tests.load.run --stack $(STACK)
+	$(if $(filter swarm,$(STACK)),$(PY) -m tests.load.swarm_scale --stack $(STACK))
 
 load-llm: bootstrap  ## LLM-shaped load on STACK: streamed conversations vs Little's bound
 	@$(DEPLOY) check-up --stack $(STACK)

@@ -9,9 +9,20 @@ import uuid
 from dataclasses import dataclass, field
 
 import docker
+import pytest
 
 from tests.functional.conftest import Simulator, ha, llm  # noqa: F401  -- shared fixtures
 from tests.support.deployed import Deployed
+
+# These stop and restart the stack's containers by name; the swarm stack's tasks are
+# Swarm's to replace, and its faults are tests/faults/test_swarm.py.
+CONTAINER_ONLY = ("test_faults.py", "test_capacity.py")
+
+
+@pytest.fixture(autouse=True)
+def _faults_for_this_engine(request: pytest.FixtureRequest) -> None:
+    if request.node.path.name in CONTAINER_ONLY and Deployed.load().swarm:
+        pytest.skip("a container-engine fault: the swarm stack's are in test_swarm.py")
 
 
 def container_health(container: docker.models.containers.Container) -> str:

@@ -31,12 +31,17 @@ def forget_created(deployed: Deployed) -> Iterator[None]:
     print(f"\nbehaviour: deleted {deleted} of the {len(CREATED)} sessions it made")
 
 
-def health_when(deployed: Deployed, status: str, what: str) -> tuple[int, dict[str, Any]]:
-    """The first /health answer with this status. Each worker process reuses its own
-    result for up to LUCIA_HEALTH_CACHE_SECONDS (1 s), so within that window two calls may
-    be answered from different moments: judge the answer that showed the change."""
+def health_when(deployed: Deployed, status: str, what: str,
+                service: tuple[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """The first /health answer with this status (and, given `service`, with that one
+    dependency in that state). Each worker process (and, in the swarm stack, each
+    replica) reuses its own result for up to LUCIA_HEALTH_CACHE_SECONDS (1 s), so within
+    that window two calls may be answered from different moments: judge the answer that
+    showed the change."""
     def answered() -> tuple[int, dict[str, Any]] | None:
         code, body = deployed.call("GET", "/health", auth=False)
+        if service and body["services"].get(service[0]) != service[1]:
+            return None
         return (code, body) if body["status"] == status else None
     try:
         return waiting.wait_until(answered, 5, f"/health {status} {what}", interval=0.25,
@@ -102,7 +107,8 @@ def test_health_is_degraded_while_the_llm_cannot_be_reached(deployed: Deployed,
     an `llm:` reason; once they answer again it is Healthy by itself."""
     llm.call("POST", "/sim/config", {"fail_count": -1, "fail_status": 503, "scope": "probe"})
     try:
-        status, body = health_when(deployed, "Degraded", "while the LLM probe fails")
+        status, body = health_when(deployed, "Degraded", "while the LLM probe fails",
+                                   ("llm", "Unreachable"))
         assert (status, body["services"]["llm"]) == (200, "Unreachable")
         assert [r for r in body["reasons"] if r.startswith("llm:")], body
     finally:

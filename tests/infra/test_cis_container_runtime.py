@@ -1,16 +1,19 @@
 """CIS Docker Benchmark v1.6.0, section 5 (container runtime), from `docker inspect` and
 from inside each running container. Each test is named by its CIS id, parametrized over
-both containers, and names the container and the fix when it fails."""
+the stack's containers (for the swarm stack: every running task of each service, and the
+edge), and names the container and the fix when it fails."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import testinfra
 
 from lucia_policies.rules import restart_problems
+from tests.infra.conftest import swarm_service
 from tests.support.deployed import Deployed, base_stack
 
 APPARMOR = Path("/sys/module/apparmor")
@@ -61,10 +64,17 @@ def test_cis_5_13_read_only_rootfs(inspect: dict[str, Any], component: str,
     write = host.run("touch /lucia-write-probe")
     assert write.rc != 0, f"{component}: writing to / succeeded"
     assert "Read-only file system" in write.stderr
-    for path, options in inspect["HostConfig"]["Tmpfs"].items():
-        assert {"noexec", "nosuid", "nodev"} <= set(options.split(",")), \
-            f"{component}: tmpfs {path} needs noexec,nosuid,nodev"
-    assert set(inspect["HostConfig"]["Tmpfs"]) == {"/tmp"}, f"{component}: unexpected tmpfs"
+    # The writable tmpfs as the kernel has it (a container's --tmpfs, or a Swarm task's
+    # tmpfs mount); Swarm's read-only secret files are tmpfs too, and not writable.
+    writable = {}
+    for line in host.file("/proc/mounts").content_string.splitlines():
+        _, path, kind, options, *_ = line.split()
+        if kind == "tmpfs" and "rw" in options.split(",") and not path.startswith(
+                ("/dev", "/sys", "/proc")):
+            writable[path] = set(options.split(","))
+    assert set(writable) == {"/tmp"}, f"{component}: writable tmpfs {sorted(writable)}"
+    assert {"noexec", "nosuid", "nodev"} <= writable["/tmp"], \
+        f"{component}: tmpfs /tmp needs noexec,nosuid,nodev"
 
 
 def test_cis_5_14_ports_bound_to_loopback(inspect: dict[str, Any], component: str) -> None:
@@ -79,10 +89,15 @@ def test_cis_5_14_ports_bound_to_loopback(inspect: dict[str, Any], component: st
 
 def test_cis_5_26_no_new_privileges(inspect: dict[str, Any], component: str,
                                     host: testinfra.host.Host) -> None:
-    """5.26 Ensure that the container is restricted from acquiring additional privileges."""
-    assert "no-new-privileges:true" in inspect["HostConfig"]["SecurityOpt"], \
-        f"{component}: add security_opt no-new-privileges:true"
-    assert "NoNewPrivs:\t1" in host.file("/proc/1/status").content_string
+    """5.26 Ensure that the container is restricted from acquiring additional privileges.
+
+    A container asks for it; a Swarm task cannot on API 1.41 and has it from the daemon's
+    `no-new-privileges` (docs/swarm.md). Either way PID 1 must run with no_new_privs."""
+    if "com.docker.swarm.task.id" not in inspect["Config"]["Labels"]:
+        assert "no-new-privileges:true" in (inspect["HostConfig"]["SecurityOpt"] or []), \
+            f"{component}: add security_opt no-new-privileges:true"
+    assert "NoNewPrivs:\t1" in host.file("/proc/1/status").content_string, \
+        f"{component}: PID 1 can gain privileges (set the daemon's no-new-privileges)"
 
 
 def test_cis_5_27_health_is_healthy(inspect: dict[str, Any], component: str) -> None:
@@ -147,8 +162,10 @@ def test_cis_5_8_only_expected_ports_published(inspect: dict[str, Any], componen
                                                deployed: Deployed) -> None:
     """5.8 Ensure privileged ports are not mapped / 5.9 only needed ports are open."""
     published = set(inspect["HostConfig"]["PortBindings"] or {})
-    expected = {"service": {"8080/tcp"},
-                "redis": {"6379/tcp"} if deployed.outputs.get("redis_published_port") else set()}
+    # In the swarm stack only the edge publishes (Swarm cannot bind 127.0.0.1).
+    expected = {"service": set() if deployed.swarm else {"8080/tcp"},
+                "redis": {"6379/tcp"} if deployed.outputs.get("redis_published_port") else set(),
+                "edge": {"8080/tcp"}}
     assert published == expected[component], \
         f"{component}: publishes {sorted(published)}, expected {sorted(expected[component])}"
 
@@ -159,11 +176,19 @@ def test_cis_5_10_no_host_network(inspect: dict[str, Any], component: str) -> No
 
 
 def test_cis_5_15_restart_policy(inspect: dict[str, Any], component: str,
-                                 deployed: Deployed) -> None:
+                                 deployed: Deployed, engine: docker.DockerClient) -> None:
     """5.15 Ensure that the 'on-failure' container restart policy is set to '5'.
 
     on-failure with 1-5 retries; `unless-stopped` only on a stack whose exception is
-    documented (RESTART_EXCEPTIONS: dev, homelab); `always` nowhere."""
+    documented (RESTART_EXCEPTIONS: dev, homelab); `always` nowhere. A Swarm task is
+    restarted by Swarm, so its service's restart policy is what counts."""
+    service = swarm_service(inspect, engine)
+    if service is not None:
+        restart = service["Spec"]["TaskTemplate"].get("RestartPolicy") or {}
+        problems = restart_problems(base_stack(deployed.stack), restart.get("Condition")
+                                    or "any", int(restart.get("MaxAttempts") or 0))
+        assert problems == [], f"{component}: service restart policy {restart}: {problems}"
+        return
     policy = inspect["HostConfig"]["RestartPolicy"]
     problems = restart_problems(base_stack(deployed.stack), policy["Name"] or "no",
                                 policy["MaximumRetryCount"])
@@ -210,7 +235,8 @@ def test_lucia_only_expected_listening_sockets(component: str,
             # 127.0.0.11 is Docker's embedded DNS resolver in the container's namespace.
             if state == "0A" and address != "0B00007F":
                 listening.add(int(port, 16))
-    assert listening == {"service": {8080}, "redis": {6379}}[component], \
+    # The edge's own health frontend (docs/edge.md) listens on 127.0.0.1 only.
+    assert listening == {"service": {8080}, "redis": {6379}, "edge": {8080, 8404}}[component], \
         f"{component}: listening on {sorted(listening)}"
 
 
@@ -224,7 +250,8 @@ def test_lucia_no_package_manager_caches(component: str, host: testinfra.host.Ho
 def test_lucia_code_not_writable_by_runtime_user(component: str,
                                                  host: testinfra.host.Host) -> None:
     """The runtime user can run the code but not change it (owned by root, not writable)."""
-    code = {"service": "/opt/venv", "redis": "/usr/bin/redis-server"}[component]
+    code = {"service": "/opt/venv", "redis": "/usr/bin/redis-server",
+            "edge": "/usr/sbin/haproxy"}[component]
     writable = host.run(f"find {code} -writable -print -quit").stdout.strip()
     assert writable == "", f"{component}: {writable} is writable by the runtime user"
     assert host.file(code).uid == 0, f"{component}: {code} is not owned by root"

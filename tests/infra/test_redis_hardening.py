@@ -12,12 +12,13 @@ from tests.support.deployed import Deployed, base_stack
 @pytest.fixture(scope="module")
 def redis_cli(engine: docker.DockerClient, deployed: Deployed):
     container = engine.containers.get(deployed.container_name("redis"))
-    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    # The stack's own secrets (in the swarm stack they are files, not in the environment).
+    passwords = {"lucia": deployed.secrets["redisServicePassword"],
+                 "default": deployed.secrets["redisPassword"]}
 
     def run(*args: str, user: str | None = None) -> str:
-        auth = [] if user is None else ["--user", user, "--pass",
-                                        env["REDIS_SERVICE_PASSWORD"] if user == "lucia"
-                                        else env["REDIS_PASSWORD"], "--no-auth-warning"]
+        auth = [] if user is None else ["--user", user, "--pass", passwords[user],
+                                        "--no-auth-warning"]
         # REDISCLI_AUTH is set in the container for the healthcheck; unset it here so
         # "unauthenticated" really is.
         result = container.exec_run(["sh", "-c", 'unset REDISCLI_AUTH; exec redis-cli "$@"',

@@ -39,8 +39,33 @@ class Deployed:
     def api_key(self) -> str:
         return self.secrets.get("apiKey", "")
 
+    @property
+    def swarm(self) -> bool:
+        return self.outputs.get("engine") == "swarm"
+
+    def components(self) -> list[str]:
+        """What the hardening gates inspect: the service and Redis, and the swarm stack's
+        edge."""
+        return ["service", "redis", *(["edge"] if "edge_container" in self.outputs else [])]
+
+    def containers(self, component: str) -> list[str]:
+        """The running containers of a component: its container, or each running task of
+        its Swarm service (docs/swarm.md)."""
+        if f"{component}_container" in self.outputs:
+            return [self.outputs[f"{component}_container"]]
+        import docker
+
+        service = self.outputs[f"{component}_service"]
+        tasks = docker.from_env().containers.list(
+            filters={"label": f"com.docker.swarm.service.name={service}"})
+        return sorted(str(task.name) for task in tasks)
+
     def container_name(self, component: str) -> str:
-        return self.outputs[f"{component}_container"]
+        """The component's container; for a Swarm service, one of its running tasks."""
+        names = self.containers(component)
+        if not names:
+            raise AssertionError(f"{component}: no running container")
+        return names[0]
 
     def auth(self) -> dict[str, str]:
         return {"X-Api-Key": self.api_key} if self.api_key else {}

@@ -33,7 +33,7 @@ from lucia_deploy.images import REPO
 
 RUNNABLE_TIMEOUT = 120.0   # a runnable block is a quick check
 HELPER_TIMEOUT = 900.0     # a helper may take a stack down and up again (S10.1)
-VARIABLES = ("STACK", "LUCIA_URL", "LUCIA_KEY")
+VARIABLES = ("STACK", "LUCIA_URL", "LUCIA_KEY", "SERVICE_CONTAINERS", "REDIS_CONTAINER")
 
 
 class Stop(Exception):

@@ -44,9 +44,20 @@ class Target:
     def live(self) -> bool:
         return self.profile == profiles.LIVE
 
-    def environment(self) -> dict[str, str]:
-        """What every block may use: the variables `Before you start` exports."""
-        return {"STACK": self.stack, "LUCIA_URL": self.url, "LUCIA_KEY": self.api_key}
+    def environment(self, engine: Callable[[], docker.DockerClient] = docker.from_env,
+                    ) -> dict[str, str]:
+        """What every block may use: the variables `Before you start` exports. The
+        containers by their labels, so a swarm stack's task containers are found too."""
+        def running(component: str) -> list[str]:
+            try:
+                found = engine().containers.list(filters={"label": [
+                    f"io.lucia.stack={self.stack}", f"io.lucia.component={component}"]})
+            except docker.errors.DockerException:
+                return []  # no engine: the blocks that need a container fail and say so
+            return sorted(str(c.name) for c in found)
+        return {"STACK": self.stack, "LUCIA_URL": self.url, "LUCIA_KEY": self.api_key,
+                "SERVICE_CONTAINERS": " ".join(running("service")),
+                "REDIS_CONTAINER": next(iter(running("redis")), "")}
 
 
 def _image_of(component: str, outputs: dict[str, Any]) -> str:

@@ -315,3 +315,32 @@ def test_a2a_message_stream_sends_task_status_and_artifact_updates(
     assert got["result"]["status"] == results[-1]["status"]
     _, cards = deployed.call("GET", "/api/agents")
     assert all(card["capabilities"]["streaming"] for card in cards)
+
+
+def test_a_conversation_across_replicas_keeps_its_whole_history(
+        deployed: Deployed, engine: docker.DockerClient) -> None:
+    """Swarm stack: turns of one session land on different replicas (the edge balances
+    per request) and the session holds every turn, in order, whichever replica wrote it.
+    Each turn is traced to the replica that served it by its request id in the logs."""
+    if not deployed.swarm or len(deployed.containers("service")) < 2:
+        pytest.skip("one service container: no replicas for a turn to cross "
+                    "(the swarm stack runs this)")
+    session = f"lucia-run-replicas-{uuid.uuid4().hex[:8]}"
+    CREATED.add(session)
+    request_ids = [f"lucia-run-replica-turn-{uuid.uuid4().hex[:10]}" for _ in range(8)]
+    for turn, request_id in enumerate(request_ids):
+        status, reply = deployed.call("POST", "/api/chat", {
+            "message": f"turn {turn}: what can you do?", "sessionId": session},
+            headers={"X-Request-Id": request_id})
+        assert status == 200, reply
+    served: dict[str, str] = {}
+    for name in deployed.containers("service"):
+        logs = engine.containers.get(name).logs().decode(errors="replace")
+        served |= {rid: name for rid in request_ids if f'"requestId": "{rid}"' in logs}
+    assert set(served) == set(request_ids), "a turn's replica could not be found in the logs"
+    assert len(set(served.values())) >= 2, f"every turn landed on one replica: {served}"
+    status, stored = deployed.call("GET", f"/api/sessions/{session}")
+    assert status == 200
+    users = [e["content"] for e in stored["history"] if e["role"] == "user"]
+    assert users == [f"turn {turn}: what can you do?" for turn in range(8)]
+    assert [e["role"] for e in stored["history"]] == ["user", "assistant"] * 8

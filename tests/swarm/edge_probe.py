@@ -24,7 +24,9 @@ It shows, with numbers:
      and POST /api/chat) fails none of them; Swarm replaces the task and the edge finds
      the new one through DNS;
   4. stream: POST /api/chat with Accept: text/event-stream arrives through the edge event
-     by event as the LLM produces tokens, not buffered to the end.
+     by event as the LLM produces tokens (each gap within 0.15 s of the LLM's), not
+     buffered or merged; a direct request from inside a replica is the reference;
+  5. stop: `docker stop` (SIGUSR1, graceful) ends the edge with exit code 0.
 
 Exit status 0 when every check passed, 1 otherwise; the last line is a JSON summary.
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import http.client
+import itertools
 import json
 import re
 import secrets
@@ -380,16 +383,21 @@ class Probe:
             "directFirstTokenAt": round(direct[0], 3) if direct else None,
             "spreadIfUnbuffered": round(expected, 3)}
         first_lag = token_times[0] - direct[0] if token_times and direct else None
-        self.results["stream"]["firstTokenLagVsDirect"] = \
-            round(first_lag, 3) if first_lag is not None else None
+        # Unbuffered means each token arrives when the LLM made it: every gap between
+        # two tokens is the simulator's delay (a proxy that merges writes bunches some).
+        gaps = [b - a for a, b in itertools.pairwise(token_times)]
+        worst = max((abs(gap - token_delay) for gap in gaps), default=float("inf"))
+        self.results["stream"].update({
+            "firstTokenLagVsDirect": round(first_lag, 3) if first_lag is not None else None,
+            "worstGapDeviationSeconds": round(worst, 3)})
         self.check(response.status == 200 and len(token_times) >= 3 and
                    arrivals[-1][1] == "done" and spread >= 0.9 * expected and
-                   first_lag is not None and first_lag < 0.1,
+                   worst < 0.15,
                    f"stream: {len(token_times)} token events over {spread:.2f} s through "
                    f"the edge, {direct_spread:.2f} s straight from a replica (the LLM spaced "
-                   f"them {token_delay} s apart); first token "
-                   f"{'?' if first_lag is None else f'{first_lag:+.3f}'} s against the "
-                   "direct one; ended with 'done'")
+                   f"them {token_delay} s apart; the worst gap off by {worst:.3f} s); "
+                   f"first token {'?' if first_lag is None else f'{first_lag:+.3f}'} s "
+                   "against the direct one; ended with 'done'")
 
     def stop(self) -> None:
         """`docker stop` sends the image's STOPSIGNAL (SIGUSR1): a graceful stop."""

@@ -4,7 +4,7 @@ services on the stack's attachable overlay, and the edge container publishing th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -14,9 +14,7 @@ from lucia_stack.config import EDGE_IMAGE, StackConfig
 from lucia_stack.hardening import ContainerArgs, HardenedContainer, RuntimeArgs
 from lucia_stack.network import Network
 from lucia_stack.service import CONTAINER_PORT, STOP_GRACE_SECONDS
-
-if TYPE_CHECKING:
-    from lucia_stack.program import Wiring
+from lucia_stack.wiring import Wiring, wire
 
 EDGE_PORT = 8080           # the edge's listening port inside its container
 EDGE_STOP_GRACE_SECONDS = 5
@@ -24,9 +22,10 @@ EDGE_PIDS_LIMIT = 64
 SERVICE_UID = "1000"
 
 
-def build(config: StackConfig, network: Network, runtime: RuntimeArgs,
-          wiring: Wiring) -> dict[str, Any]:
+def build(config: StackConfig, network: Network,
+          runtime: RuntimeArgs) -> tuple[dict[str, Any], Wiring]:
     s, secrets = config.settings, config.secrets
+    wiring = wire(config, network, runtime)
     values = {key: wiring.secrets[key] for key in sorted(wiring.present)}
     values["redisPassword"] = secrets["redisPassword"]
     stack_secrets = swarm.StackSecrets(f"{config.prefix}-secret", config.project,
@@ -108,4 +107,4 @@ def build(config: StackConfig, network: Network, runtime: RuntimeArgs,
         "edge_image": EDGE_IMAGE,
         "redis_volume": volume.name,
         "secrets": [secret.name for secret in stack_secrets.secrets.values()],
-    }
+    }, wiring

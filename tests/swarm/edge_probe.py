@@ -468,28 +468,25 @@ def engine_reachable() -> bool:
                           check=False).returncode == 0
 
 
-def get(url: str) -> int | str:
+def status_of(request: urllib.request.Request | str, timeout: float) -> int | str:
+    """The status of one request, or the name of the error that stopped it."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
     except (urllib.error.URLError, OSError) as exc:
         return type(exc).__name__
+
+
+def get(url: str) -> int | str:
+    return status_of(url, 10)
 
 
 def post_json(url: str, body: dict[str, Any]) -> int | str:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        return type(exc).__name__
+    return status_of(urllib.request.Request(url, data=json.dumps(body).encode(), headers={
+        "Content-Type": "application/json"}), 30)
 
 
 def interrupted(signum: int, frame: Any) -> None:

@@ -34,8 +34,9 @@ class RuntimeArgs:
 
 
 @dataclass(frozen=True, slots=True)
-class ContainerArgs:
-    """One hardened container: identity, image, limits and what it runs."""
+class WorkloadArgs:
+    """What every hardened workload has, container or Swarm service: identity, image,
+    user, limits, scratch space and its names on the stack network."""
 
     name: str
     component: str
@@ -47,8 +48,14 @@ class ContainerArgs:
     memory_mb: int
     pids_limit: int
     tmpfs_mb: int
-    network: pulumi.Input[str]
     aliases: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerArgs(WorkloadArgs):
+    """One hardened container: the workload, its network and what it runs."""
+
+    network: pulumi.Input[str]
     healthcheck: docker.ContainerHealthcheckArgs
     runtime: RuntimeArgs
     # SIGTERM, then this long before SIGKILL, on stop and on destroy/replace.

@@ -15,7 +15,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 
 from lucia_stack import redis
-from lucia_stack.hardening import label_map
+from lucia_stack.hardening import WorkloadArgs, label_map
 
 SECRETS_DIR = "/run/secrets"
 # Redis's boot script reads its passwords from these files (redis.BOOT_SCRIPT takes them
@@ -89,21 +89,11 @@ class StackSecrets(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True, slots=True)
-class TaskArgs:
-    """One hardened Swarm service: identity, image, limits and what each task runs."""
+class TaskArgs(WorkloadArgs):
+    """One hardened Swarm service: the workload, replicas, updates and what each task
+    runs."""
 
-    name: str
-    component: str
-    project: str
-    stack: str
-    image: str
-    user: str
-    cpus: float
-    memory_mb: int
-    pids_limit: int
-    tmpfs_mb: int
     network_id: pulumi.Input[str]
-    aliases: list[str]
     healthcheck: docker.ServiceTaskSpecContainerSpecHealthcheckArgs
     replicas: int
     # start-first for the stateless service (no gap), stop-first for Redis (two Redis

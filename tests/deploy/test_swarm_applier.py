@@ -10,7 +10,11 @@ swarm (started if there is none; never left)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -20,6 +24,9 @@ from lucia_deploy import apply, provider, services, stacks
 from lucia_deploy.cli import ensure_images, policy_violations
 from lucia_deploy.recorder import Recording, record
 from lucia_deploy.state import StackState
+from lucia_deploy.verify import junit_cases
+
+REPO = Path(__file__).resolve().parents[2]
 
 STACK = "swarmfidelity"
 BASE = {**stacks.stack_config("swarm"), "lucia:servicePort": 5540,
@@ -30,6 +37,7 @@ class SwarmDeployment:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
         self.secrets, self.secret_keys = stacks.qualified_secrets(STACK)
+        self.recording: Recording | None = None
 
     def record(self, api_key: str = "first-api-key-value", **overrides: Any) -> Recording:
         config = {**BASE, **{f"lucia:{k}": v for k, v in overrides.items()}}
@@ -41,6 +49,7 @@ class SwarmDeployment:
         recording = record(STACK, {**config, **secrets}, keys, prior=prior,
                            image_ids=lambda reference: self.client.images.get(reference).id)
         assert policy_violations(recording) == []
+        self.recording = recording
         return recording
 
     def state(self) -> StackState:
@@ -83,6 +92,7 @@ def deployment() -> Iterator[SwarmDeployment]:
     finally:
         deployment.applier().destroy(purge=True)
         apply.sweep(client, "lucia", STACK, purge=True)
+        (stacks.state_dir(STACK) / "outputs.json").unlink(missing_ok=True)
 
 
 def test_every_task_runs_hardened_with_its_pids_limit(deployment: SwarmDeployment) -> None:
@@ -138,6 +148,39 @@ def test_a_new_secret_value_moves_the_service_to_a_new_secret(
         "TaskTemplate"]["ContainerSpec"]["Secrets"]}
     assert new <= mounted
     assert not old & mounted
+
+
+def _hardening_failures(tmp_path: Path, name: str) -> set[str]:
+    """The hardening gate against the swarmfidelity stack: the checks that failed."""
+    report = tmp_path / f"{name}.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "tests/infra/test_cis_container_runtime.py", f"--junitxml={report}"],
+                   cwd=REPO, env={**os.environ, "LUCIA_STACK": STACK}, capture_output=True,
+                   text=True, timeout=600, check=False)
+    return {c.name.split("::")[-1] for c in junit_cases(report) if c.outcome == "failed"}
+
+
+def test_the_gate_fails_on_a_weakened_service_task(deployment: SwarmDeployment,
+                                                   tmp_path: Path) -> None:
+    """Proof for the gate's Swarm branches: green on the deployed stack, then a service
+    updated by hand to restart on any exit, without its PIDs limit, with a writable root
+    and a capability fails exactly those checks, on each of its tasks and nothing else."""
+    assert deployment.recording is not None
+    stacks.write_outputs(STACK, deployment.recording.outputs)
+    assert _hardening_failures(tmp_path, "before") == set()
+    service = f"lucia-{STACK}-service"
+    subprocess.run(["docker", "service", "update", "--quiet", "--detach=false",
+                    "--restart-condition", "any", "--limit-pids", "0", "--read-only=false",
+                    "--cap-add", "NET_RAW", service], check=True, capture_output=True,
+                   timeout=300)
+    failed = _hardening_failures(tmp_path, "weakened")
+    replicas = len([c for c in deployment.client.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={service}"})])
+    ids = [f"service-{i}" for i in range(1, replicas + 1)] if replicas > 1 else ["service"]
+    assert failed == {f"{check}[{task}]" for task in ids for check in (
+        "test_cis_5_15_restart_policy", "test_cis_5_29_pids_limit",
+        "test_cis_5_13_read_only_rootfs", "test_cis_5_4_capabilities_dropped")}
+    # Left weakened: the next test destroys the stack.
 
 
 def test_destroy_removes_services_and_secrets_and_keeps_the_volume(

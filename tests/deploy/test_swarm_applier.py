@@ -83,7 +83,7 @@ def actions(plan: apply.Plan) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[SwarmDeployment]:
     client = docker.from_env(timeout=120)
-    services.ensure_swarm(client)
+    services.ensure_swarm(client, STACK)
     deployment = SwarmDeployment(client)
     try:
         plan = deployment.up()

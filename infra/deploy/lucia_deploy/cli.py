@@ -293,7 +293,7 @@ def _leftovers(stack: str) -> str:
 containers_id = containers.docker_id
 
 
-def _swarm_ready(client: docker.DockerClient, recording: Recording) -> None:
+def _swarm_ready(client: docker.DockerClient, recording: Recording, stack: str) -> None:
     """A stack of Swarm services needs this engine in a swarm (started if it is in none)
     and the daemon's no-new-privileges, which a service cannot ask for (docs/swarm.md)."""
     if not services.daemon_sets_no_new_privileges(client, recording.outputs["service_image"]):
@@ -301,7 +301,7 @@ def _swarm_ready(client: docker.DockerClient, recording: Recording) -> None:
                           "service cannot ask for it (CIS 5.26): add \"no-new-privileges\": "
                           "true to /etc/docker/daemon.json (make bootstrap does) and restart "
                           "dockerd", Exit.ENGINE)
-    services.ensure_swarm(client)
+    services.ensure_swarm(client, stack)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -319,7 +319,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         recording, _ = record_stack(args.stack, client=client)
         _check_policies(recording)
         if recording.of_type(provider.SERVICE):
-            _swarm_ready(client, recording)
+            _swarm_ready(client, recording, args.stack)
         with step(f"applying {args.stack} with docker-py (no Pulumi CLI on PATH)"):
             applier = _applier(client, args.stack)
             plan = applier.plan(recording)

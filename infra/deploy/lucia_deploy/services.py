@@ -21,7 +21,7 @@ from lucia_deploy.containers import ApplyError, Unhealthy, labels_of
 from lucia_deploy.progress import say
 from lucia_deploy.waiting import WaitTimeout, wait_until
 
-SWARM_MARKER = stacks.STATE / "swarm-init.json"
+SWARM_MARKER = stacks.STATE / "swarm-use.json"
 
 
 def swarm_state(client: docker.DockerClient) -> str:
@@ -29,32 +29,45 @@ def swarm_state(client: docker.DockerClient) -> str:
     return str((client.info().get("Swarm") or {}).get("LocalNodeState", "inactive"))
 
 
-def ensure_swarm(client: docker.DockerClient) -> None:
+def ensure_swarm(client: docker.DockerClient, stack: str) -> None:
     """A single-node swarm on this engine unless it is in one already. Never the other
     way: `docker swarm leave` on Docker 20.10 breaks the embedded DNS of every container
-    on a user-defined bridge until it is recreated (docs/swarm.md)."""
+    on a user-defined bridge until it is recreated (docs/swarm.md). Which stacks needed
+    the swarm is recorded, for CIS 5.1's check (checklists/cis-docker-manual.md)."""
     state = swarm_state(client)
+    started = False
     if state == "active":
         if not (client.info().get("Swarm") or {}).get("ControlAvailable"):
             raise ApplyError("this engine is a swarm worker; deploy the swarm stack from a "
                              "manager node")
-        return
-    if state != "inactive":
+    elif state != "inactive":
         raise ApplyError(f"this engine's swarm is {state}; fix it (docker info) first")
-    say("this engine is not in a swarm: starting a single-node swarm (docker swarm init); "
-        "the other stacks' containers are not affected")
+    else:
+        say("this engine is not in a swarm: starting a single-node swarm (docker swarm "
+            "init); the other stacks' containers are not affected")
+        try:
+            client.swarm.init()
+        except docker.errors.APIError as exc:
+            raise ApplyError(f"docker swarm init failed: {exc.explanation or exc}; with "
+                             "several network interfaces run `docker swarm init "
+                             "--advertise-addr <ip>` yourself, then `make up STACK=swarm` "
+                             "again") from None
+        started = True
+    record_swarm_use(stack, started)
+
+
+def record_swarm_use(stack: str, started: bool) -> None:
+    """.state/swarm-use.json: the stacks that needed this engine's swarm, and whether
+    lucia-deploy started it."""
     try:
-        client.swarm.init()
-    except docker.errors.APIError as exc:
-        raise ApplyError(f"docker swarm init failed: {exc.explanation or exc}; with several "
-                         "network interfaces run `docker swarm init --advertise-addr <ip>` "
-                         "yourself, then `make up STACK=swarm` again") from None
-    # Why this engine is in a swarm, for CIS 5.1's check (checklists/cis-docker-manual.md).
+        use = json.loads(SWARM_MARKER.read_text())
+    except (OSError, json.JSONDecodeError):
+        use = {"started_by_lucia_deploy": False, "needed_by": {}}
+    use["started_by_lucia_deploy"] = use.get("started_by_lucia_deploy") or started
+    use.setdefault("needed_by", {})[stack] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                          time.gmtime())
     SWARM_MARKER.parent.mkdir(parents=True, exist_ok=True)
-    SWARM_MARKER.write_text(json.dumps({
-        "started_by": "lucia-deploy", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "why": "a stack on the swarm engine; never left while other containers run, "
-               "because docker swarm leave breaks their DNS (docs/swarm.md)"}, indent=2))
+    SWARM_MARKER.write_text(json.dumps(use, indent=2, sort_keys=True))
 
 
 def _nanos(text: Any) -> int:

@@ -115,8 +115,8 @@ soak: bootstrap  ## steady chat load on STACK for SOAK_SECONDS (600): memory fla
 footprint: bootstrap  ## measure Redis bytes per turn and session; writes docs/capacity.md tables
 	$(PY) -m tests.load.footprint
 
-bench: bootstrap  ## measure STACK beside bare references; writes docs/performance.md
-	$(PY) -m tests.load.bench --stack $(STACK)
+bench: bootstrap  ## measure STACK beside bare references into reports/bench/; WRITE_DOC=1: docs/performance.md
+	$(PY) -m tests.load.bench --stack $(STACK) $(if $(WRITE_DOC),--write-doc)
 
 faults: bootstrap  ## DESTRUCTIVE fault and backup/restore gates against STACK (ci)
 	@$(DEPLOY) check-up --stack $(STACK)

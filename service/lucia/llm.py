@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -53,10 +54,20 @@ class Embedder(Protocol):
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
+# The SDK's connection pool, with every connection it may open (its default 1,000) kept
+# alive between calls instead of its default 100. A worker holding more streams than that
+# (the dev stack's LLM-shaped load: 150 per worker) otherwise closed the extra connections
+# after each answer and opened them again for the next: a name lookup in a thread, a TCP
+# handshake and the pool's bookkeeping on every such turn. Idle connections still close
+# after the SDK's keep-alive expiry (5 s). The requests themselves are unchanged.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=1000)
+
+
 def make_openai_client(conn: ModelConnection, settings: Settings) -> openai.AsyncOpenAI:
     common: dict[str, Any] = {
         "timeout": settings.llm_timeout_seconds,
         "max_retries": settings.llm_max_retries,
+        "http_client": openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
     }
     match conn.provider:
         case Provider.OPENAI:

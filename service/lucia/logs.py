@@ -54,7 +54,9 @@ def configure_logging(level: str, library_level: str = "WARNING") -> None:
     root.setLevel(level)
     # The SDKs log request URLs and retries at INFO and whole wire exchanges at DEBUG: they
     # get their own level (WARNING unless asked), so LUCIA_LOG_LEVEL=DEBUG stays readable.
-    for noisy in ("httpx", "openai", "httpcore", "aiohttp.access"):
+    # The openai SDK's HTTP client is httpx2 (over httpcore2) in the versions locked now:
+    # without those names here, every LLM call logged an INFO line of its own.
+    for noisy in ("httpx", "httpx2", "openai", "httpcore", "httpcore2", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(library_level)
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, ClientGarbageFilter) for f in server.filters):

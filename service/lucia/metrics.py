@@ -32,6 +32,7 @@ class Metrics:
             # Every worker's values, read from their files at each scrape.
             self._exposed = CollectorRegistry()
             MultiProcessCollector(self._exposed, path=directory)
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.http_requests = Counter(
             "lucia_http_requests_total", "HTTP requests by route template and status.",
             ["method", "route", "status"], registry=self.registry)
@@ -88,6 +89,19 @@ class Metrics:
             "failed: an error event ended it; disconnected: the client went away; "
             "cancelled: the server stopped it).",
             ["transport", "outcome"], registry=self.registry)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one HTTP request. The labelled children are kept per (method,
+        route, status), so a request looks them up once, not through `labels()` (its lock
+        and label checks) twice."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(method, route, str(status)),
+                        self.http_latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self._exposed)

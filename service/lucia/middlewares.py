@@ -45,12 +45,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     finally:
         elapsed = time.perf_counter() - started
-        metrics = request.app[keys.METRICS]
-        route = _route_label(request)
-        metrics.http_requests.labels(request.method, route, str(status)).inc()
-        metrics.http_latency.labels(request.method, route).observe(elapsed)
-        log.info("request", extra={"method": request.method, "path": request.path,
-                                   "status": status, "durationMs": round(elapsed * 1000, 2)})
+        request.app[keys.METRICS].observe_request(request.method, _route_label(request),
+                                                  status, elapsed)
+        if log.isEnabledFor(logging.INFO):  # the line's fields are not built for nothing
+            log.info("request", extra={"method": request.method, "path": request.path,
+                                       "status": status,
+                                       "durationMs": round(elapsed * 1000, 2)})
         request_id_var.reset(token)
 
 

@@ -166,6 +166,11 @@ class Orchestrator:
         if decision.method == "clarify":
             return TurnResult(CLARIFY, GENERAL, [GENERAL], decision=decision)
         chosen = sorted(decision.agent_ids, key=self._order.index)
+        if len(chosen) == 1:
+            # The common turn: one agent, awaited in place. A gather would wrap it in a
+            # task of its own only to raise its error again (the profile's cost, not ours).
+            reply = await self._run_one(chosen[0], turn)
+            return TurnResult(reply, chosen[0], chosen, {}, decision)
         outcomes = await asyncio.gather(*(self._run_one(aid, turn) for aid in chosen),
                                         return_exceptions=True)
         replies: list[tuple[str, str]] = []

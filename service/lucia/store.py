@@ -74,6 +74,13 @@ class Counts:
     tasks: int
 
 
+# Connections one worker's pool may hold. redis-py 8 caps a pool at 100 unless told, and
+# its pool does not wait: the 101st concurrent command failed at once (MaxConnectionsError,
+# a 503), which the LLM-shaped load (150 streams per worker) reached. A connection is only
+# opened when that many commands are in flight at once, and Redis allows 10,000 clients.
+REDIS_MAX_CONNECTIONS = 1000
+
+
 def make_redis_client(settings: Settings) -> redis.Redis:
     """A client that gives up fast: short timeouts and a few quick retries, so a dead
     Redis turns into a 503 in well under a second instead of a hung request."""
@@ -92,6 +99,7 @@ def make_redis_client(settings: Settings) -> redis.Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
         health_check_interval=15,
         client_name="lucia",
+        max_connections=REDIS_MAX_CONNECTIONS,
         **kwargs,
     )
 

@@ -1,5 +1,7 @@
 """`make bench STACK=dev`: measure, in one run on this machine, the service beside bare
-references, and write docs/performance.md.
+references, and write a report: reports/bench/<UTC stamp>/bench.csv (one row per target)
+and bench.png (throughput and p99 latency per target beside its bare reference). With
+`--write-doc` (`make bench WRITE_DOC=1`) it also rewrites docs/performance.md.
 
 (a) bare references: aiohttp hello-world, and aiohttp + redis-py doing a chat turn's
     Redis work, as host processes against a local redis-server (AOF everysec);
@@ -7,23 +9,26 @@ references, and write docs/performance.md.
 (c) the service: as a host process with the offline model (the same footing as the bare
     references), once with one worker (LUCIA_WORKERS=1) and once with as many as the
     machine's CPUs (LUCIA_WORKERS=auto, the container's default), and the deployed stack
-    through its published port (with its simulators);
+    through its published port (with its simulators), and its `/alive` and `/health` at
+    the service container's own address on the stack network (no port publishing);
 (d) session-write latency: the service's own Store.record_turn, p50/p99;
 (e) container memory idle and after load, image sizes, time from start to healthy.
 
 Every service figure is printed as a ratio to its bare reference. Traffic goes only to
-127.0.0.1 and between the stack's own containers."""
+127.0.0.1 and to the stack's own containers (tests/load/driver.py checks each target)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import platform
 import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +41,7 @@ from lucia.settings import Settings
 from lucia.store import Store, make_redis_client
 from lucia.workers import available_cpus, cgroup_cpu_limit, worker_count
 from lucia_deploy.waiting import wait_until
-from tests.load.driver import SESSIONS, Measurement, drive, percentile
+from tests.load.driver import SESSIONS, Measurement, drive, percentile, stack_addresses
 from tests.support.deployed import Deployed
 from tests.support.processes import start
 from tests.support.redis_server import RedisServer, free_port
@@ -126,10 +131,89 @@ def worker_label(workers: str) -> str:
     return f"{count} workers (`LUCIA_WORKERS=auto`)"
 
 
-def row(name: str, m: Measurement, ref: Measurement | None = None) -> str:
-    ratio = f"{m.rps / ref.rps:.0%}" if ref else ""
-    return (f"| {name} | {m.rps:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | {m.errors} | "
-            f"{ratio} |")
+@dataclass(frozen=True)
+class Row:
+    """One target of the report, with the bare reference it is compared to (if any)."""
+
+    target: str
+    m: Measurement
+    reference: str = ""
+    ref: Measurement | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.m.rps / self.ref.rps if self.ref else None
+
+    def markdown(self) -> str:
+        m = self.m
+        ratio = f"{self.ratio:.0%}" if self.ratio is not None else ""
+        return (f"| {self.target} | {m.rps:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | "
+                f"{m.errors} | {ratio} |")
+
+
+def mean(a: Measurement, b: Measurement) -> Measurement:
+    return Measurement((a.rps + b.rps) / 2, (a.p50_ms + b.p50_ms) / 2,
+                       (a.p99_ms + b.p99_ms) / 2, a.errors + b.errors, a.requests + b.requests)
+
+
+def write_csv(path: Path, rows: list[Row]) -> None:
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["target", "req/s", "p50 ms", "p99 ms", "errors", "ratio", "reference"])
+        for r in rows:
+            out.writerow([r.target.replace("`", ""), f"{r.m.rps:.1f}", f"{r.m.p50_ms:.2f}",
+                          f"{r.m.p99_ms:.2f}", r.m.errors,
+                          f"{r.ratio:.3f}" if r.ratio is not None else "",
+                          r.reference.replace("`", "")])
+
+
+def write_chart(path: Path, rows: list[Row], title: str) -> None:
+    """Two panels, throughput and p99 latency: a bar per target, and beside it (grey) the
+    bare reference it is compared to."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.target.replace("`", "") for r in rows]
+    ys = list(range(len(rows)))[::-1]
+    height = 0.38
+    fig, axes = plt.subplots(1, 2, figsize=(15, 0.5 * len(rows) + 2.2), sharey=True)
+    for axis, label, value in ((axes[0], "requests/s (higher is better)", "rps"),
+                               (axes[1], "p99 latency, ms (lower is better)", "p99_ms")):
+        measured = [getattr(r.m, value) for r in rows]
+        bare = [getattr(r.ref, value) if r.ref else 0.0 for r in rows]
+        colours = ["#4c72b0" if r.ref else "#55a868" for r in rows]
+        axis.barh([y + height / 2 for y in ys], measured, height, color=colours,
+                  label="target (green: a bare reference itself)")
+        axis.barh([y - height / 2 for y in ys], bare, height, color="#bbbbbb",
+                  label="its bare reference, same run")
+        for y, r, v in zip(ys, rows, measured, strict=True):
+            note = f"{v:,.0f}" if value == "rps" else f"{v:.1f}"
+            if value == "rps" and r.ratio is not None:
+                note += f"  ({r.ratio:.0%} of bare)"
+            axis.text(v, y + height / 2, " " + note, va="center", fontsize=7)
+        axis.set_xlabel(label)
+        axis.grid(axis="x", alpha=0.3)
+        axis.margins(x=0.25)
+    axes[0].set_yticks(ys, [textwrap.fill(n, 60) for n in names], fontsize=7)
+    axes[0].legend(loc="lower right", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def service_address(client: docker.DockerClient, deployed: Deployed) -> str:
+    """The service's URL at its container's own address on the stack network: the IP
+    Docker reports, and the container port its published port maps to."""
+    name = deployed.container_name("service")
+    container = client.containers.get(name)
+    published = str(deployed.outputs["service_port"])
+    for port, bindings in container.attrs["NetworkSettings"]["Ports"].items():
+        if any(b.get("HostPort") == published for b in bindings or []):
+            return f"http://{stack_addresses(deployed)[name]}:{port.split('/')[0]}"
+    raise SystemExit(f"{name} publishes no port {published}")
 
 
 def main() -> int:
@@ -137,10 +221,17 @@ def main() -> int:
     parser.add_argument("--stack", default=os.environ.get("STACK", "dev"))
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--write-doc", action="store_true",
+                        help="also rewrite docs/performance.md from this run")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report directory (default reports/bench/<UTC stamp>)")
     args = parser.parse_args()
+    stamp = datetime.now(UTC)
+    out = args.out or REPO / "reports" / "bench" / stamp.strftime("%Y%m%dT%H%M%SZ")
     deployed = Deployed.load(args.stack)
     client = docker.from_env()
     service = client.containers.get(deployed.container_name("service"))
+    inside = service_address(client, deployed)
     keys_before = redis_keys(deployed.container_name("redis"))
     c, s = args.concurrency, args.seconds
     lines: list[str] = []
@@ -169,7 +260,20 @@ def main() -> int:
             print("==> measuring (each figure is a closed loop of "
                   f"{c} clients for {s:g} s)", flush=True)
             idle = memory(service)
-            m_hello = drive("GET", f"{hello_url}/alive", concurrency=c, seconds=s)
+            auth = deployed.auth()
+            # The published path between two measurements of its reference, so that their
+            # ratio holds on a shared machine (the reference is their mean; their spread
+            # says how much the machine moved meanwhile).
+            hello_before = drive("GET", f"{hello_url}/alive", concurrency=c, seconds=s)
+            m_alive = drive("GET", f"{deployed.url}/alive", concurrency=c, seconds=s)
+            m_health = drive("GET", f"{deployed.url}/health", concurrency=c, seconds=s,
+                             headers=auth)
+            m_alive_in = drive("GET", f"{inside}/alive", concurrency=c, seconds=s,
+                               stack=deployed)
+            m_health_in = drive("GET", f"{inside}/health", concurrency=c, seconds=s,
+                                headers=auth, stack=deployed)
+            hello_after = drive("GET", f"{hello_url}/alive", concurrency=c, seconds=s)
+            m_hello = mean(hello_before, hello_after)
             m_bare = drive("POST", f"{bare_url}/api/chat", concurrency=c, seconds=s,
                            body=chat_body)
             m_bare50 = drive("POST", f"{bare_url}/api/chat", concurrency=50, seconds=s,
@@ -182,10 +286,6 @@ def main() -> int:
                           body=chat_body),
                     drive("POST", f"{url}/api/chat", concurrency=50, seconds=s,
                           body=chat_body))
-            auth = deployed.auth()
-            m_alive = drive("GET", f"{deployed.url}/alive", concurrency=c, seconds=s)
-            m_health = drive("GET", f"{deployed.url}/health", concurrency=c, seconds=s,
-                             headers=auth)
             m_chat = drive("POST", f"{deployed.url}/api/chat", concurrency=c, seconds=s,
                            body=chat_body, headers=auth)
             status, _ = deployed.call("POST", "/api/chat", chat_body(f"{SESSIONS}read"))
@@ -208,49 +308,83 @@ def main() -> int:
     sizes = {ref: client.images.get(deployed.outputs[f"{key}_image"]).attrs["Size"]
              for key, ref in (("service", "service"), ("redis", "redis"))}
 
+    hello_name = "bare aiohttp hello-world `GET /alive` (mean of two)"
+    bare_name = "bare aiohttp + redis-py, a chat turn's Redis work"
+    bare50_name = f"{bare_name}, 50 clients"
+    st = f"stack {args.stack}"
+    rows = [Row(hello_name, m_hello), Row(bare_name, m_bare), Row(bare50_name, m_bare50)]
+    for workers, host_rows in m_host.items():
+        name = f"lucia host process, {worker_label(workers)}"
+        rows += [Row(f"{name}, `GET /alive`", host_rows.alive, hello_name, m_hello),
+                 Row(f"{name}, `POST /api/chat` (offline model)", host_rows.chat, bare_name,
+                     m_bare),
+                 Row(f"{name}, `POST /api/chat`, 50 clients", host_rows.chat50, bare50_name,
+                     m_bare50)]
+    rows += [
+        Row(f"{st} `GET /alive` (published port, iptables forwarding)", m_alive, hello_name,
+            m_hello),
+        Row(f"{st} `GET /health` (published port; Redis + HA checks, 1 s reuse)", m_health,
+            hello_name, m_hello),
+        Row(f"{st} `GET /alive` (the container's own address on the stack network)",
+            m_alive_in, hello_name, m_hello),
+        Row(f"{st} `GET /health` (the container's own address on the stack network)",
+            m_health_in, hello_name, m_hello),
+        Row(f"{st} `POST /api/chat` (LLM simulator)", m_chat, bare_name, m_bare),
+        Row(f"{st} `GET /api/sessions/{{id}}`", m_session, bare_name, m_bare),
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "bench.csv", rows)
+    write_chart(out / "bench.png", rows, f"make bench STACK={args.stack}, "
+                f"{stamp.strftime('%Y-%m-%d %H:%M UTC')}: {c} clients (50 where named), "
+                f"{s:g} s each, closed loop, {os.cpu_count()} cores shared by all")
+
     say("# Performance")
     say()
-    say(f"Generated by `make bench STACK={args.stack}` on "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, on a machine with "
+    say(f"Generated by `make bench STACK={args.stack} WRITE_DOC=1` on "
+        f"{stamp.strftime('%Y-%m-%d %H:%M UTC')}, on a machine with "
         f"{os.cpu_count()} cores ({platform.machine()}); the load driver, the service and "
         "the references share those cores. Absolute numbers depend on the machine; the "
-        "ratios are what carries over.")
+        "ratios are what carries over. Every run of `make bench` writes the same figures "
+        "to `reports/bench/<UTC stamp>/` (`bench.csv`, and `bench.png`: throughput and "
+        "p99 per target beside its bare reference); only `WRITE_DOC=1` rewrites this page.")
     say()
-    say("Command: `make bench STACK=" + args.stack + "` (`python -m tests.load.bench "
-        f"--stack {args.stack} --concurrency {c} --seconds {s:g}`).")
+    say("Command: `make bench STACK=" + args.stack + " WRITE_DOC=1` (`python -m "
+        f"tests.load.bench --stack {args.stack} --concurrency {c} --seconds {s:g} "
+        "--write-doc`).")
     say()
     say(f"## HTTP ({c} concurrent clients, closed loop, {s:g} s each)")
     say()
     say("| target | req/s | p50 ms | p99 ms | errors | ratio to bare |")
     say("|---|---|---|---|---|---|")
-    say(row("bare aiohttp hello-world `GET /alive`", m_hello))
-    say(row("bare aiohttp + redis-py, a chat turn's Redis work", m_bare))
-    say(row("bare aiohttp + redis-py, a chat turn's Redis work, 50 clients", m_bare50))
-    for workers, rows in m_host.items():
-        name = f"lucia host process, {worker_label(workers)}"
-        say(row(f"{name}, `GET /alive`", rows.alive, m_hello))
-        say(row(f"{name}, `POST /api/chat` (offline model)", rows.chat, m_bare))
-        say(row(f"{name}, `POST /api/chat`, 50 clients", rows.chat50, m_bare50))
-    say(row(f"stack {args.stack} `GET /alive` (through Docker's port publishing)", m_alive,
-            m_hello))
-    say(row(f"stack {args.stack} `GET /health` (Redis + HA checks, 1 s reuse)", m_health,
-            m_hello))
-    say(row(f"stack {args.stack} `POST /api/chat` (LLM simulator)", m_chat, m_bare))
-    say(row(f"stack {args.stack} `GET /api/sessions/{{id}}`", m_session, m_bare))
+    for r in rows:
+        say(r.markdown())
     say()
     say("The host-process rows run the same code as the container with the offline model "
         "against the same local Redis as the bare references: they isolate the service's "
         "own cost. The bare references are single processes; the service runs once with "
         "one worker and once with `LUCIA_WORKERS=auto` (one per CPU, as in the container), "
         "so the second pair of rows shows what the extra workers buy on a machine whose "
-        "cores the load driver and Redis share. The stack rows add Docker's port publishing "
-        "and, for chat, two calls to the LLM simulator (routing and answer) per turn.")
+        "cores the load driver and Redis share. The stack rows go through the published "
+        "port (dockerd with `\"userland-proxy\": false`: iptables forwards it) or straight "
+        "to the service container's address on the stack network, which isolates the "
+        "container from the publishing; chat adds two calls to the LLM simulator (routing "
+        "and answer) per turn. The four stack `/alive` and `/health` rows are measured "
+        "between two runs of the hello-world reference, whose mean is the row above: "
+        f"{hello_before.rps:,.0f} req/s before them and {hello_after.rps:,.0f} after "
+        f"({abs(hello_after.rps - hello_before.rps) / max(hello_before.rps, hello_after.rps):.0%}"
+        " apart; a large spread means the machine's other load moved during the run, and "
+        "the ratios are only as good as that).")
     say()
     multi = m_host["auto"]
-    say("### Goals (issue 13, both CPUs)")
+    say("### Goals (issue 13)")
     say()
     say("| goal | measured | met |")
     say("|---|---|---|")
+    health_ratio = m_health.rps / m_hello.rps
+    say(f"| the deployed `/health` (published port) at least 60% of the bare hello-world | "
+        f"{health_ratio:.0%} (at the container's own address "
+        f"{m_health_in.rps / m_hello.rps:.0%}; `/alive` published "
+        f"{m_alive.rps / m_hello.rps:.0%}) | {'yes' if health_ratio >= 0.6 else 'no'} |")
     ratio = multi.chat.rps / m_bare.rps
     say(f"| host-process chat, {worker_label('auto')}, at least 100% of the single-process "
         f"bare reference ({c} clients) | {ratio:.0%} | {'yes' if ratio >= 1 else 'no'} |")
@@ -287,8 +421,15 @@ def main() -> int:
     say("The .NET predecessor promised: health < 100 ms, chat (cached) 200-500 ms, 50+ "
         "concurrent requests without degradation, Redis > 10,000 ops/s, a session write "
         "< 10 ms, 200-400 MB RAM idle. It never measured them.")
-    (REPO / "docs" / "performance.md").write_text("\n".join(lines) + "\n")
-    print("\nwrote docs/performance.md")
+    (out / "performance.md").write_text("\n".join(lines) + "\n")
+    shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
+    print(f"\nwrote {shown}/bench.csv, bench.png and performance.md (this run's page)")
+    if args.write_doc:
+        (REPO / "docs" / "performance.md").write_text("\n".join(lines) + "\n")
+        print("wrote docs/performance.md (--write-doc)")
+    else:
+        print("docs/performance.md left as it was (rewrite it with "
+              f"make bench STACK={args.stack} WRITE_DOC=1)")
     cleanup = forget_run(args.stack, deployed.container_name("redis"), SESSIONS, keys_before)
     print(cleanup.line())
     if cleanup.keys_after > cleanup.keys_before:

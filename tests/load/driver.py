@@ -1,6 +1,10 @@
 """A small closed-loop HTTP load driver for `make bench`: N concurrent clients for a fixed
 time against one URL, reporting requests/s and latency percentiles. The same driver runs
-against every target in a bench, so the ratios compare like with like."""
+against every target in a bench, so the ratios compare like with like.
+
+Targets are 127.0.0.1 (or localhost) and, when the caller names a deployed stack, that
+stack's own containers at their addresses on its network (read from Docker, never given
+by the caller): nothing else."""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import docker
 
+from tests.support.deployed import Deployed
 from tests.support.run_sessions import run_prefix
 
 # The sessions one bench run opens (its chat clients' included); bench.py deletes them.
@@ -61,10 +68,39 @@ async def _drive(method: str, url: str, concurrency: int, seconds: float,
                        percentile(latencies, 0.99) * 1000, errors, len(latencies))
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+
+
+def stack_addresses(deployed: Deployed) -> dict[str, str]:
+    """The stack's own containers (its `*_container` outputs) and their addresses on the
+    stack's network, as Docker reports them: container name -> IP."""
+    client = docker.from_env()
+    network = deployed.outputs["network"]
+    addresses = {}
+    for key, name in deployed.outputs.items():
+        if not key.endswith("_container"):
+            continue
+        container = client.containers.get(name)
+        found = container.attrs["NetworkSettings"]["Networks"].get(network, {})
+        if found.get("IPAddress"):
+            addresses[name] = found["IPAddress"]
+    return addresses
+
+
+def allowed_hosts(deployed: Deployed | None) -> frozenset[str]:
+    return LOOPBACK | frozenset(stack_addresses(deployed).values() if deployed else ())
+
+
 def drive(method: str, url: str, *, concurrency: int = 20, seconds: float = 8,
-          body: Any = None, headers: dict[str, str] | None = None) -> Measurement:
-    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
-        raise SystemExit(f"refusing to load {url}: only 127.0.0.1 is a target")
+          body: Any = None, headers: dict[str, str] | None = None,
+          stack: Deployed | None = None) -> Measurement:
+    """Load `url`: 127.0.0.1, or with `stack` also one of that stack's containers."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.port is None \
+            or parts.hostname not in allowed_hosts(stack):
+        where = f"127.0.0.1 and the containers of stack {stack.stack}" if stack \
+            else "127.0.0.1"
+        raise SystemExit(f"refusing to load {url}: only {where} are targets")
     # A short warm-up so connection setup is not measured.
     asyncio.run(_drive(method, url, min(concurrency, 4), 1, body, headers or {}))
     return asyncio.run(_drive(method, url, concurrency, seconds, body, headers or {}))

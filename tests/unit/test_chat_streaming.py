@@ -308,3 +308,13 @@ async def test_streamed_general_replies_are_trimmed_as_whole_ones_are(
     out = [chunk async for chunk in stripped(chunks_of(*parts))]
     assert "".join(out) == "".join(parts).strip()
     assert all(out), "no empty chunk is sent"
+
+
+@pytest.mark.parametrize("text", ["plain", " leading space", "quote \" and \\ and\nnewline",
+                                  "Grüße 👋", ""])
+def test_a_token_event_is_the_chat_token_models_frame(text: str) -> None:
+    from lucia.schemas.rest import ChatToken
+    from lucia.sse import frame
+    from lucia.views import token
+
+    assert frame(token(text), "token") == frame(ChatToken(text=text), "token")

@@ -183,3 +183,22 @@ async def test_single_agent_timeout_is_504_agent_timeout(
     response = await client.post("/api/chat", json={"message": "tell me a story"})
     assert response.status == 504
     assert (await response.json())["error"]["code"] == "agent_timeout"
+
+
+async def test_the_sdk_keeps_every_connection_it_may_open_alive() -> None:
+    """More streams than the SDK's default keep-alive pool (100) must not close and reopen
+    connections on every turn (docs/service.md, "Streaming")."""
+    from lucia.connection_string import parse_connection_string
+    from lucia.llm import POOL_LIMITS, make_openai_client
+    from lucia.settings import Settings
+
+    conn = parse_connection_string(
+        "Endpoint=http://127.0.0.1:9/v1;AccessKey=k;Model=m;Provider=openai")
+    client = make_openai_client(conn, Settings())
+    try:
+        pool = client._client._transport._pool  # the httpx2 transport's httpcore2 pool
+        assert pool._max_keepalive_connections == POOL_LIMITS.max_keepalive_connections
+        assert pool._max_connections == POOL_LIMITS.max_connections == 1000
+        assert client.timeout == Settings().llm_timeout_seconds
+    finally:
+        await client.close()

@@ -12,7 +12,8 @@ import pytest
 from lucia.logs import configure_logging
 from lucia.settings import Settings
 
-LIBRARIES = ("httpx", "httpcore", "openai", "aiohttp.access")
+# httpx2 and httpcore2: the openai SDK's HTTP client in the locked versions.
+LIBRARIES = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "aiohttp.access")
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +39,7 @@ def test_debug_is_lucias_own_detail() -> None:
 def test_library_debug_is_opt_in() -> None:
     configure_logging("INFO", "DEBUG")
     assert logging.getLogger("httpcore.http11").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("httpcore2.http11").getEffectiveLevel() == logging.DEBUG
 
 
 def test_the_library_level_is_a_checked_setting() -> None:

@@ -26,3 +26,15 @@ async def test_unmatched_paths_share_one_label(client: TestClient) -> None:
         await client.get(path)
     text = await (await client.get("/metrics")).text()
     assert 'lucia_http_requests_total{method="GET",route="unmatched",status="404"} 3.0' in text
+
+
+def test_observe_request_counts_each_request_through_its_kept_children() -> None:
+    from lucia.metrics import Metrics
+
+    metrics = Metrics()
+    for status in (200, 200, 404):
+        metrics.observe_request("GET", "/alive", status, 0.002)
+    text = metrics.render().decode()
+    assert 'lucia_http_requests_total{method="GET",route="/alive",status="200"} 2.0' in text
+    assert 'lucia_http_requests_total{method="GET",route="/alive",status="404"} 1.0' in text
+    assert 'lucia_http_request_duration_seconds_count{method="GET",route="/alive"} 3.0' in text

@@ -52,3 +52,21 @@ async def test_outage_answers_503_fast_and_recovers(make_client: MakeClient,
     metrics = await (await client.get("/metrics")).text()
     assert 'lucia_redis_errors_total{operation="record_turn"}' not in metrics
     assert 'lucia_redis_errors_total{operation="load_history"} 1.0' in metrics
+
+
+async def test_more_concurrent_commands_than_redis_pys_default_pool_all_succeed(
+        redis_server: RedisServer) -> None:
+    """redis-py 8 caps a pool at 100 connections and fails the 101st command at once
+    (MaxConnectionsError): a worker holding 150 streams reached it. The service's pool is
+    sized so that its own concurrency never does."""
+    from lucia.settings import Settings
+    from lucia.store import REDIS_MAX_CONNECTIONS, Store, make_redis_client
+
+    settings = Settings(redis_url=redis_server.url)
+    client = make_redis_client(settings)
+    store = Store(client, settings)
+    try:
+        assert client.connection_pool.max_connections == REDIS_MAX_CONNECTIONS
+        await asyncio.gather(*(store.load_history(f"pool-{index}", 10) for index in range(300)))
+    finally:
+        await store.close()

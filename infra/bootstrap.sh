@@ -77,8 +77,12 @@ if ! docker info >/dev/null 2>&1; then
     sleep 1
   done
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/lucia-dockerd.log" >&2; exit 1; }
-else
-  daemon_settings >/dev/null
+elif [ "$(id -u)" -eq 0 ]; then
+  daemon_settings >/dev/null  # written for the next dockerd start; the check below says
+elif ! grep -qs '"userland-proxy"' "$DOCKERD_CONFIG" || \
+     ! grep -qs '"no-new-privileges"' "$DOCKERD_CONFIG"; then
+  step "note: $DOCKERD_CONFIG lacks lucia's daemon settings and we are not root to add" \
+       "them (docs/deployment.md)"
 fi
 
 stamp="$VENV/.lucia-installed"

@@ -245,13 +245,15 @@ class SecretFiles(PydanticBaseSettingsSource):
         environ = {name.lower(): value for name, value in os.environ.items()}
         values: dict[str, Any] = {}
         for field in SECRET_FIELDS:
-            for name in env_names(field):
+            names = env_names(field)
+            given = [n for n in names if n.lower() in environ]
+            for name in names:
                 path = environ.get(f"{name}_file".lower())
                 if path is None:
                     continue
-                if name.lower() in environ:
-                    raise SettingsError(f"invalid configuration:\n  {name} and {name}_FILE "
-                                        "are both set; set one")
+                if given:  # the value itself, under this name or an alias of it
+                    raise SettingsError(f"invalid configuration:\n  {given[0]} and "
+                                        f"{name}_FILE are both set; set one")
                 try:
                     text = Path(path).read_text(encoding="utf-8")
                 except OSError as exc:

@@ -93,6 +93,7 @@ def deployment() -> Iterator[SwarmDeployment]:
         deployment.applier().destroy(purge=True)
         apply.sweep(client, "lucia", STACK, purge=True)
         (stacks.state_dir(STACK) / "outputs.json").unlink(missing_ok=True)
+        services.forget_swarm_use(STACK)
 
 
 def test_every_task_runs_hardened_with_its_pids_limit(deployment: SwarmDeployment) -> None:

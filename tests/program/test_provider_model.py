@@ -243,3 +243,28 @@ def test_a_service_field_the_applier_does_not_carry_out_is_refused(
     inputs["taskSpec"]["containerSpec"]["sysctl"] = {"net.core.somaxconn": "1024"}
     with pytest.raises(provider.UnknownProperty, match=r"containerSpec\.sysctl"):
         provider.check(SERVICE, inputs, "lucia-swarm-service")
+
+
+def test_a_tmpfs_mode_with_sticky_bits_would_update_the_service_every_time(
+        recordings: dict[str, Recording]) -> None:
+    """SS:274 reads a tmpfs mode back as Mode.Perm(): 0o1777 comes back 0o777, a diff on
+    every up; the program leaves the mode to the kernel's default."""
+    service = _service(recordings)
+    tmpfs = [m for m in service.plain["taskSpec"]["containerSpec"]["mounts"]
+             if m["type"] == "tmpfs"]
+    assert tmpfs
+    assert all("mode" not in (m.get("tmpfsOptions") or {}) for m in tmpfs)
+    sticky = copy.deepcopy(service.plain)
+    for mount in sticky["taskSpec"]["containerSpec"]["mounts"]:
+        if mount["type"] == "tmpfs":
+            mount["tmpfsOptions"]["mode"] = 0o1777
+    assert provider.diff(SERVICE, provider.read_back(SERVICE, sticky), sticky).kind == \
+        "update"
+
+
+def test_a_network_given_by_name_would_replace_the_service_every_time(
+        recordings: dict[str, Recording]) -> None:
+    """S:716: Read stores networks by id only, so a name never matches what was read."""
+    named = copy.deepcopy(_service(recordings).plain)
+    named["taskSpec"]["networksAdvanceds"] = [{"name": "lucia-swarm-net"}]
+    assert provider.diff(SERVICE, provider.read_back(SERVICE, named), named).kind == "replace"

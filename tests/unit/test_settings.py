@@ -139,3 +139,13 @@ def test_only_secrets_take_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> N
     (tmp_path / "port").write_text("9999")
     monkeypatch.setenv("LUCIA_PORT_FILE", str(tmp_path / "port"))
     assert load_settings().port == 8080
+
+
+def test_a_secret_file_and_an_alias_of_its_variable_together_are_refused(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    (tmp_path / "token").write_text("from-file")
+    monkeypatch.setenv("HomeAssistant__AccessToken_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("HOMEASSISTANT_ACCESS_TOKEN", "from-env")
+    with pytest.raises(SettingsError, match="HOMEASSISTANT_ACCESS_TOKEN and "
+                                            "HomeAssistant__AccessToken_FILE"):
+        load_settings()

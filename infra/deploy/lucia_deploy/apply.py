@@ -298,7 +298,7 @@ class Applier:
             if step.urn in self.state.resources:
                 self._delete(self.state.resources[step.urn])
         for old in self.replaced:
-            self._delete(old, keep_state=True)
+            self._delete(old)
         self.replaced.clear()
         for step in plan.steps:
             if step.type == CONTAINER and step.action != "delete":
@@ -392,7 +392,13 @@ class Applier:
     def _secret(self, step: Step, inputs: dict[str, Any], entry: Entry | None) -> str:
         if step.action == "replace":
             assert entry is not None
-            self.replaced.append(entry)  # deleted once its services use the new one
+            # Deleted once its services use the new one. Kept in the state meanwhile under
+            # its own urn (as the engine keeps a pending delete), so a run that fails
+            # before then leaves a delete for the next `up`, not a lost secret.
+            old = Entry(f"{entry.urn}#pending-delete-{entry.id}", entry.type, entry.name,
+                        entry.id, entry.state, [], entry.retain_on_delete)
+            self.state.put(old)
+            self.replaced.append(old)
         return services.create_secret(self.client, inputs)
 
     def _update_container(self, container_id: str, inputs: dict[str, Any],
@@ -409,9 +415,8 @@ class Applier:
     def wait_healthy(self, name: str, timeout: float) -> None:
         containers.wait_healthy(self.client, name, timeout)
 
-    def _delete(self, entry: Entry, keep_state: bool = False) -> None:
-        """Delete an entry's object and drop it from the state (keep_state: a replaced
-        object whose urn the state already gives to its replacement)."""
+    def _delete(self, entry: Entry) -> None:
+        """Delete an entry's object and drop it from the state."""
         if entry.retain_on_delete:
             say(f"{entry.name}: retained on delete (still on the engine, out of the state)")
         elif entry.type == SERVICE:
@@ -431,8 +436,7 @@ class Applier:
                 self.client.volumes.get(entry.id).remove(force=True)
             say(f"{entry.name}: volume deleted")
         # RemoteImage with keepLocally and a Command without a delete command: nothing.
-        if not keep_state:
-            self.state.drop(entry.urn)
+        self.state.drop(entry.urn)
 
     def destroy(self, purge: bool = False) -> list[str]:
         """`pulumi destroy`: every resource in the state, dependents first. With purge, the

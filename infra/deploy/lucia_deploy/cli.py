@@ -312,14 +312,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         preview, config = record_stack(args.stack, preview=True)
     _check_policies(preview)
     ensure_images(client, preview.outputs, config)
+    if preview.of_type(provider.SERVICE):  # both paths: pulumi up needs the swarm too
+        _swarm_ready(client, preview, args.stack)
     if use_cli(args):
         with step("pulumi up --refresh (local file backend)"):
             outputs = Pulumi(args.stack).up(client)
     else:
         recording, _ = record_stack(args.stack, client=client)
         _check_policies(recording)
-        if recording.of_type(provider.SERVICE):
-            _swarm_ready(client, recording, args.stack)
         with step(f"applying {args.stack} with docker-py (no Pulumi CLI on PATH)"):
             applier = _applier(client, args.stack)
             plan = applier.plan(recording)
@@ -359,6 +359,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         removed += apply.sweep(client, stacks.PROJECT, args.stack, purge=args.purge)
     for item in removed:
         say(f"removed {item}")
+    if services.forget_swarm_use(args.stack):
+        say(f"the engine stays in its swarm (never left: on Docker 20.10 leaving breaks "
+            f"running containers' DNS); {args.stack} no longer needs it")
     if not args.purge:
         say("the Redis volume is kept (use --purge to delete it)")
     outputs = stacks.STATE / args.stack / "outputs.json"

@@ -156,7 +156,8 @@ def read_back_task_spec(value: dict[str, Any]) -> dict[str, Any]:
     """SS:19-230, 289-305, 456-477, 526-541: what Read writes for the task spec lucia sets:
     durations in shortDur form, a stop grace of "0s" when unset (SS:880-883, 162-164), a
     restart policy's unset delay and window as "0s" (SS:1096-1107), the healthcheck always
-    present (SS:884-885), and networks by id only (`name` is never read back: S:716)."""
+    present (SS:884-885), networks by id only (`name` is never read back: S:716), and a
+    tmpfs mode as its permission bits (SS:274)."""
     out = copy.deepcopy(value)
     spec = out.setdefault("containerSpec", {})
     spec["stopGracePeriod"] = short_duration(spec.get("stopGracePeriod") or "0s")
@@ -166,10 +167,17 @@ def read_back_task_spec(value: dict[str, Any]) -> dict[str, Any]:
     if "restartPolicy" in out:
         for key in ("delay", "window"):
             out["restartPolicy"][key] = short_duration(out["restartPolicy"].get(key) or "0s")
+    # A network given by name reads back with no id (`name` is never read back), so a
+    # program that names it replaces the service on every up; only `id` is copied.
     out["networksAdvanceds"] = [
-        {"id": n.get("id") or n.get("name"), "driverOpts": n.get("driverOpts") or [],
+        {**({"id": n["id"]} if n.get("id") else {}), "driverOpts": n.get("driverOpts") or [],
          **({"aliases": n["aliases"]} if n.get("aliases") else {})}
         for n in out.get("networksAdvanceds") or []]
+    # SS:274: a tmpfs mount's mode reads back as Mode.Perm(), the permission bits only.
+    for mount in spec.get("mounts") or []:
+        tmpfs = mount.get("tmpfsOptions") or {}
+        if tmpfs.get("mode"):
+            tmpfs["mode"] = int(tmpfs["mode"]) & 0o777
     return out
 
 

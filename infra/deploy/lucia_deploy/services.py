@@ -8,6 +8,7 @@ never left."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from typing import Any
@@ -68,6 +69,19 @@ def record_swarm_use(stack: str, started: bool) -> None:
                                                           time.gmtime())
     SWARM_MARKER.parent.mkdir(parents=True, exist_ok=True)
     SWARM_MARKER.write_text(json.dumps(use, indent=2, sort_keys=True))
+
+
+def forget_swarm_use(stack: str) -> bool:
+    """`down`: the stack no longer needs the swarm. True when it was recorded."""
+    try:
+        use = json.loads(SWARM_MARKER.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    if stack not in use.get("needed_by", {}):
+        return False
+    del use["needed_by"][stack]
+    SWARM_MARKER.write_text(json.dumps(use, indent=2, sort_keys=True))
+    return True
 
 
 def _nanos(text: Any) -> int:
@@ -167,7 +181,8 @@ def create(client: docker.DockerClient, inputs: dict[str, Any]) -> str:
     service_id: str = response["ID"]
     say(f"{inputs['name']}: service created")
     try:
-        converge(client, service_id, inputs)
+        converge(client, service_id, inputs, first_poll=_nanos(
+            (inputs.get("convergeConfig") or {}).get("delay") or "7s") / 1e9)
     except ApplyError:
         remove(client, service_id)
         raise
@@ -181,16 +196,24 @@ def update(client: docker.DockerClient, service_id: str, inputs: dict[str, Any])
     version = client.api.inspect_service(service_id)["Version"]["Index"]
     client.api.update_service(service_id, version, **spec(inputs))
     say(f"{inputs['name']}: service updated (a rolling update of its tasks)")
-    converge(client, service_id, inputs)
+    # SF:210: the update's wait polls first after a fixed 7 s: Swarm clears UpdateStatus
+    # when it takes the new spec, so an earlier poll would see the old tasks running.
+    converge(client, service_id, inputs, first_poll=UPDATE_FIRST_POLL_SECONDS)
 
 
-def converge(client: docker.DockerClient, service_id: str, inputs: dict[str, Any]) -> None:
-    """converge_config: wait until the service's desired replicas run (with a healthcheck,
-    Swarm reports a task running only once it is healthy) and any update has finished; an
-    update Swarm rolled back is a failure, as it is for the provider."""
+UPDATE_FIRST_POLL_SECONDS = 7.0
+
+
+def converge(client: docker.DockerClient, service_id: str, inputs: dict[str, Any],
+             first_poll: float) -> None:
+    """converge_config: after `first_poll` seconds (SF:52-77, 200-222), wait until the
+    service's desired replicas run (with a healthcheck, Swarm reports a task running only
+    once it is healthy) and any update has finished; an update Swarm rolled back or paused
+    is a failure, as it is for the provider (SF:443-448)."""
     config = inputs.get("convergeConfig")
     if not config:
         return
+    time.sleep(first_poll)
     timeout = _nanos(config.get("timeout") or "3m") / 1e9
     name = inputs["name"]
     replicas = int(((inputs.get("mode") or {}).get("replicated") or {}).get("replicas", 1))
@@ -236,11 +259,20 @@ def remove(client: docker.DockerClient, service_id: str, timeout: float = 60) ->
     name = service.name
     service.remove()
 
-    def gone() -> bool:
-        return not client.containers.list(
+    def tasks() -> list[Any]:
+        return client.containers.list(
             all=True, filters={"label": f"com.docker.swarm.service.id={service_id}"})
 
-    wait_until(gone, timeout, f"{name}'s tasks gone", interval=0.5)
+    try:
+        wait_until(lambda: not tasks(), timeout, f"{name}'s tasks gone", interval=0.5)
+    except WaitTimeout:
+        # SF:293-333: past the stop grace the provider force-removes what is left.
+        for container in tasks():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+        if tasks():
+            raise ApplyError(f"{name}: its task containers outlived {timeout:.0f} s and a "
+                             "forced removal; `docker ps -a` lists them") from None
     say(f"{name}: service removed")
 
 

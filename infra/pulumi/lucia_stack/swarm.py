@@ -125,8 +125,11 @@ class HardenedService(pulumi.ComponentResource):
                                         opts=pulumi.ResourceOptions(parent=self))
         mounts = [docker.ServiceTaskSpecContainerSpecMountArgs(                 # CIS 5.13
             target="/tmp", type="tmpfs",
+            # No mode: the kernel's tmpfs default (1777) is what /tmp wants, and the
+            # provider reads a mode back as Mode.Perm() (SS:274), so 0o1777 would read
+            # back as 0o777 and update the service on every `up`.
             tmpfs_options=docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs(
-                size_bytes=args.tmpfs_mb * 1024 * 1024, mode=0o1777)), *args.mounts]
+                size_bytes=args.tmpfs_mb * 1024 * 1024)), *args.mounts]
         self.service = docker.Service(
             args.name,
             name=args.name,
@@ -183,13 +186,16 @@ class HardenedService(pulumi.ComponentResource):
         )
         # CIS 5.29: the provider's service has no PIDs limit, and its Update sends the whole
         # spec it knows, which drops one set by hand; so the limit is set again after every
-        # create or update of the service (each of these inputs is a trigger).
+        # create or update of the service (every input the Update sends is a trigger).
+        # Each such update therefore rolls the tasks twice, briefly without the limit
+        # between the two (docs/swarm.md).
         self.pids_limit = command.local.Command(
             f"{args.name}-pids-limit",
             create=f"docker service update --quiet --detach=false --limit-pids "
                    f"{args.pids_limit} {args.name}",
             triggers=[self.service.id, self.service.task_spec, self.service.mode,
-                      self.service.update_config],
+                      self.service.update_config, self.service.rollback_config,
+                      self.service.endpoint_spec, self.service.labels],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )
         self.name = self.service.name

@@ -268,8 +268,8 @@ def _service_network(inputs: Inputs) -> list[str]:
     networks = (inputs.get("taskSpec") or {}).get("networksAdvanceds") or []
     if not networks:
         return ["no networksAdvanceds: tasks would join only Swarm's ingress"]
-    return [f"networksAdvanceds lists {n.get('name')!r}" for n in networks
-            if n.get("name") in ("bridge", "docker0", "host", "none", "ingress")]
+    return [f"networksAdvanceds lists {n.get('id') or n.get('name')!r}" for n in networks
+            if {n.get("id"), n.get("name")} & {"bridge", "docker0", "host", "none", "ingress"}]
 
 
 RULES: tuple[Rule, ...] = (

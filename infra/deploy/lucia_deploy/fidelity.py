@@ -26,7 +26,7 @@ MODEL = "tests/program/test_provider_model.py"
 ENGINE = "tests/deploy/test_applier_engine.py"
 POLICIES = "tests/program/test_policies.py"
 CLI = "tests/deploy/test_cli_path.py"
-SWARM = "tests/deploy/test_swarm_applier.py"
+SWARM = "tests/swarm/test_applier.py"
 
 # What proves each kind of behaviour; specific rows below override.
 KIND = f"{MODEL}::test_container_change_kind_matches_the_provider_source"

@@ -192,13 +192,24 @@ def test_task_and_session_survive_a_service_restart(deployed: Deployed,
                                                     engine: docker.DockerClient) -> None:
     session = f"lucia-run-restart-{uuid.uuid4().hex[:10]}"
     reply = chat(deployed, "my name is Bob", session)
-    engine.containers.get(deployed.container_name("service")).restart(timeout=15)
+    if deployed.swarm:
+        # Every replica replaced, one at a time (a task container is Swarm's to restart:
+        # restarting it by hand would run it outside Swarm).
+        before = set(deployed.containers("service"))
+        service = engine.services.get(deployed.outputs["service_service"])
+        service.force_update()
+        deployed.wait_until(lambda: not before & set(deployed.containers("service")) and len(
+            deployed.containers("service")) == deployed.outputs["service_replicas"], 180,
+                            "every replica replaced")
+    else:
+        engine.containers.get(deployed.container_name("service")).restart(timeout=15)
     deployed.wait_until(lambda: deployed.call("GET", "/health", timeout=2)[0] == 200, 60,
                         "service back after restart")
     status, task = deployed.call("GET", f"/api/tasks/{reply['taskId']}")
     assert (status, task["status"]["state"]) == (200, "completed")
     assert chat(deployed, "what is my name?", session)["response"] == "Your name is Bob."
-    wait_healthy(engine, deployed, deployed.container_name("service"))
+    for name in deployed.containers("service"):
+        wait_healthy(engine, deployed, name)
 
 
 def test_semantic_matching_with_embeddings(deployed: Deployed, ha: Simulator,

@@ -66,10 +66,14 @@ def main() -> int:
     if cleanup.keys_after > cleanup.keys_before:
         failures.append(f"the run left {cleanup.keys_after - cleanup.keys_before} Redis "
                         "key(s) behind")
-    logs = subprocess.run(["docker", "logs", deployed.container_name("service")],
-                          capture_output=True, text=True, check=False)
-    lines = (logs.stdout + logs.stderr).count("\n")
-    if f'"requestId": "{marker}"' in logs.stdout + logs.stderr:
+    # Every service container's log (a swarm stack's marker went to one of its replicas).
+    text = ""
+    for name in deployed.containers("service"):
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True,
+                              check=False)
+        text += logs.stdout + logs.stderr
+    lines = text.count("\n")
+    if f'"requestId": "{marker}"' in text:
         print(f"logs: the whole run is in `docker logs` ({lines} lines kept)")
     else:
         failures.append(f"the service log no longer holds the run's first request ({lines} "

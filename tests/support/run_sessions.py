@@ -21,10 +21,17 @@ def run_prefix(kind: str) -> str:
     return f"{RUN_PREFIX}{kind}-{uuid.uuid4().hex[:6]}-"
 
 
+# The admin password inside a Redis container: its environment (the container engine) or
+# its Swarm secret file (the swarm engine, lucia_stack/swarm.py).
+ADMIN_CLI = ('[ -n "${REDISCLI_AUTH:-}" ] || REDISCLI_AUTH="$(cat /run/secrets/redis-password)"; '
+             'export REDISCLI_AUTH; exec redis-cli "$@"')
+
+
 def redis_keys(redis_container: str) -> int:
     """DBSIZE of a stack's Redis, as its admin (inside the container)."""
-    result = subprocess.run(["docker", "exec", redis_container, "redis-cli", "DBSIZE"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(["docker", "exec", redis_container, "sh", "-c", ADMIN_CLI,
+                             "redis-cli", "DBSIZE"], capture_output=True, text=True,
+                            check=True)
     return int(result.stdout.strip())
 
 

@@ -440,7 +440,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     the service's own Redis credentials (docs/capacity.md)."""
     outputs = stacks.read_outputs(args.stack)  # NotUp when it never came up
     try:
-        container = docker_client().containers.get(outputs["service_container"])
+        container = services.running_container(docker_client(), outputs, "service")
     except docker.errors.NotFound:
         raise stacks.NotUp(f"stack {args.stack} is not up; run `make up STACK={args.stack}` "
                            "first") from None
@@ -461,11 +461,20 @@ def cmd_check_up(args: argparse.Namespace) -> int:
     """One line and exit 8 when the stack is not up (for `make verify`, `load`, `faults`)."""
     outputs = stacks.read_outputs(args.stack)  # NotUp when it never came up
     client = docker_client()
-    name = outputs.get("service_container", "")
+    # The container that answers on the stack's port: the service's, or the swarm
+    # stack's edge, whose service must then have a running replica behind it.
+    name = outputs.get("service_container") or outputs.get("edge_container", "")
     try:
         running = client.containers.get(name).status == "running"
     except docker.errors.NotFound:
         running = False
+    service = outputs.get("service_service")
+    if running and service:
+        try:
+            running = services.running_replicas(client, service)[0] > 0
+            name = f"{name} or every replica of {service}"
+        except docker.errors.NotFound:
+            running = False
     if not running:
         raise stacks.NotUp(f"stack {args.stack} is not up ({name} is not running); run "
                            f"`make up STACK={args.stack}` first")

@@ -182,9 +182,10 @@ OUTRO = """
   the tasks' state `running` and deletes a service that never gets there (SF:66-71); the
   applier does the same. An update's wait polls first after 7 s (SF:210), as the
   provider's does, then until Swarm's update state is `completed` (a rollback or pause
-  fails the `up`). Refresh reads whether a service or secret exists, not its fields. A service's explicit `name` makes its replacement delete first (B
-  schema.go:195-246): the program names services (the gates find them by name) and
-  leaves secrets to autonaming, so a new secret exists before the old one goes.
+  fails the `up`). Refresh reads whether a service or secret exists, not its fields. A
+  service's explicit `name` makes its replacement delete first (B schema.go:195-246): the
+  program names services (the gates find them by name) and leaves secrets to autonaming,
+  so a new secret exists before the old one goes.
 - The CLI path is exercised with a recording `pulumi` on PATH (argv, stdin, environment),
   not with the real engine: the engine's own Diff, `--refresh` and policy-pack loading
   (PulumiPolicy.yaml's `virtualenv`) were not run here.

@@ -308,3 +308,17 @@ def daemon_sets_no_new_privileges(client: docker.DockerClient, image: str) -> bo
     output = client.containers.run(image, ["grep", "NoNewPrivs", "/proc/self/status"],
                                    entrypoint=[], network_mode="none", remove=True)
     return output.decode().split()[-1:] == ["1"]
+
+
+def running_container(client: docker.DockerClient, outputs: dict[str, Any],
+                      component: str) -> Any:
+    """A running container of a deployed component: its container (`<component>_container`
+    in the outputs), or one running task of its Swarm service (`<component>_service`)."""
+    if outputs.get(f"{component}_container"):
+        return client.containers.get(outputs[f"{component}_container"])
+    service = outputs.get(f"{component}_service")
+    tasks = client.containers.list(filters={
+        "label": f"com.docker.swarm.service.name={service}"}) if service else []
+    if not tasks:
+        raise docker.errors.NotFound(f"no running container of {component}")
+    return sorted(tasks, key=lambda c: str(c.name))[0]

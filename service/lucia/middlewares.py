@@ -24,6 +24,14 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
                415: "unsupported_media_type", 400: "bad_request"}
 
 
+# Probes that answer well are logged at DEBUG, the rest of the requests at INFO. Docker's
+# healthcheck and metric scrapers call them every few seconds, and through Docker's
+# json-file log driver each line costs dockerd more CPU than the answer itself: the dev
+# stack's /health went from 23% to 62% of a bare hello-world's throughput without it
+# (docs/performance.md). A probe that fails (a 503 /health) is still logged at INFO.
+PROBES = frozenset({"/alive", "/health", "/metrics"})
+
+
 def _route_label(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -47,10 +55,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - started
         request.app[keys.METRICS].observe_request(request.method, _route_label(request),
                                                   status, elapsed)
-        if log.isEnabledFor(logging.INFO):  # the line's fields are not built for nothing
-            log.info("request", extra={"method": request.method, "path": request.path,
-                                       "status": status,
-                                       "durationMs": round(elapsed * 1000, 2)})
+        level = logging.DEBUG if request.path in PROBES and status < 400 else logging.INFO
+        if log.isEnabledFor(level):  # the line's fields are not built for nothing
+            log.log(level, "request", extra={"method": request.method, "path": request.path,
+                                             "status": status,
+                                             "durationMs": round(elapsed * 1000, 2)})
         request_id_var.reset(token)
 
 

@@ -41,7 +41,8 @@ def main() -> int:
     # it, so log rotation keeps at least a whole load run (the 502s of a failing run must
     # be readable afterwards).
     marker = f"{sessions}start"
-    deployed.call("GET", "/alive", headers={"X-Request-Id": marker}, auth=False)
+    # Not a probe: probes that answer well are logged only at DEBUG.
+    deployed.call("GET", "/api/agents", headers={"X-Request-Id": marker})
     env = {**os.environ, "LUCIA_STACK": args.stack, "LUCIA_KEY": deployed.api_key,
            "LUCIA_RUN_PREFIX": sessions, "PYTHONPATH": str(REPO)}
     result = subprocess.run(

@@ -107,3 +107,19 @@ async def test_chat_rejects_a_message_of_separators_and_the_contract_agrees(
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "empty_message"
     assert re.search(MESSAGE_PATTERN, blank) is None
+
+
+async def test_requests_are_logged_at_info_and_healthy_probes_at_debug(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """One line per request at INFO, except probes that answered well (Docker's
+    healthcheck calls them every 2 s): those are DEBUG. A failing probe stays INFO."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="lucia.http")
+    await client.get("/alive", headers={"X-Request-Id": "probe-ok"})
+    await client.get("/api/agents", headers={"X-Request-Id": "api-call"})
+    await client.get("/nowhere", headers={"X-Request-Id": "not-found"})
+    levels = {getattr(r, "path", ""): r.levelno for r in caplog.records
+              if r.name == "lucia.http" and r.getMessage() == "request"}
+    assert levels == {"/alive": logging.DEBUG, "/api/agents": logging.INFO,
+                      "/nowhere": logging.INFO}

@@ -105,7 +105,8 @@ live: bootstrap  ## up staging beside STACK (ci, up), verify it in the live prof
 load: bootstrap  ## locust against STACK (must be up): thresholds, reports in reports/load/
 	@$(DEPLOY) check-up --stack $(STACK)
 	$(PY) -m tests.load.run --stack $(STACK)
-	$(if $(filter swarm,$(STACK)),$(PY) -m tests.load.swarm_scale --stack $(STACK))
+	$(if $(filter swarm,$(STACK)),$(PY) -m tests.load.swarm_scale --stack $(STACK) \
+	  $(if $(WRITE_DOC),--write-doc))
 
 load-llm: bootstrap  ## LLM-shaped load on STACK: streamed conversations vs Little's bound
 	@$(DEPLOY) check-up --stack $(STACK)

@@ -181,6 +181,8 @@ def main() -> int:
                         help="1 then 2 replicas this many times (alternating, so that a "
                              "machine busier in one half does not make the ratio)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare reference")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="write the table into docs/performance.md's swarm section")
     args = parser.parse_args()
     deployed = Deployed.load(args.stack)
     if deployed.outputs.get("engine") != "swarm":
@@ -265,10 +267,37 @@ def main() -> int:
         writer.writerow(["ratio 2/1 (medians)", f"{rps2 / rps1:.3f}", "", "", "", "", "", "",
                          ""])
     print(f"written: {path.relative_to(REPO)}")
+    if args.write_doc:
+        write_doc(runs, rps1, rps2, ratios, bare)
     failed = sum(r.m.errors for r in runs)
     if failed:
         print(f"swarm-scale: FAILED: {failed} request(s) failed", flush=True)
     return 1 if failed else 0
+
+
+def write_doc(runs: list[Run], rps1: float, rps2: float, ratios: list[float],
+              bare: Measurement | None) -> None:
+    """docs/performance.md's `<!-- swarm-scale -->` block, from this run."""
+    rows = ["| target | req/s | p50 ms | p99 ms | errors | machine busy |",
+            "|---|---|---|---|---|---|"]
+    rows += [f"| swarm edge, {r.replicas} replica(s), `POST /api/chat` | {r.m.rps:,.1f} | "
+             f"{r.m.p50_ms:.1f} | {r.m.p99_ms:.1f} | {r.m.errors} | {r.host_busy:.0%} |"
+             for r in runs]
+    if bare is not None:
+        rows.append(f"| bare aiohttp + redis-py, a chat turn's Redis work | {bare.rps:,.1f} | "
+                    f"{bare.p50_ms:.1f} | {bare.p99_ms:.1f} | {bare.errors} | |")
+    body = "\n".join([
+        f"Measured by `make load STACK=swarm` (`python -m tests.load.swarm_scale --write-doc`)"
+        f" on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}:", "", *rows, "",
+        f"2 replicas against 1: **{rps2 / rps1:.2f}x** on the medians ({rps1:.1f} -> "
+        f"{rps2:.1f} req/s; per round {', '.join(f'{r:.2f}' for r in ratios)})."])
+    doc = REPO / "docs" / "performance.md"
+    pattern = re.compile(r"(<!-- swarm-scale -->\n).*?(<!-- /swarm-scale -->)", re.DOTALL)
+    text = doc.read_text()
+    if not pattern.search(text):
+        raise SystemExit(f"{doc} lacks the <!-- swarm-scale --> markers")
+    doc.write_text(pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text))
+    print(f"wrote the swarm scale table into {doc.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -66,11 +66,14 @@ def test_cis_5_13_read_only_rootfs(inspect: dict[str, Any], component: str,
     assert "Read-only file system" in write.stderr
     # The writable tmpfs as the kernel has it (a container's --tmpfs, or a Swarm task's
     # tmpfs mount); Swarm's read-only secret files are tmpfs too, and not writable.
+    # Volumes and binds are the container's data, not its root (a bind of a host tmpfs
+    # shows as tmpfs too): only its own tmpfs mounts count.
+    attached = {m["Destination"] for m in inspect["Mounts"] if m["Type"] in ("bind", "volume")}
     writable = {}
     for line in host.file("/proc/mounts").content_string.splitlines():
         _, path, kind, options, *_ = line.split()
-        if kind == "tmpfs" and "rw" in options.split(",") and not path.startswith(
-                ("/dev", "/sys", "/proc")):
+        if kind == "tmpfs" and "rw" in options.split(",") and path not in attached \
+                and not path.startswith(("/dev", "/sys", "/proc")):
             writable[path] = set(options.split(","))
     assert set(writable) == {"/tmp"}, f"{component}: writable tmpfs {sorted(writable)}"
     assert {"noexec", "nosuid", "nodev"} <= writable["/tmp"], \

@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -81,6 +82,11 @@ def test_sessions_and_tasks_survive_graceful_restarts(deployed: Deployed,
     assert answer["response"] == "Your name is Carol."
 
 
+def _status_of(answer: tuple[int, Any]) -> tuple[int, str]:
+    status, body = answer
+    return status, (body or {}).get("status", "") if isinstance(body, dict) else ""
+
+
 def test_redis_outage_is_a_fast_503_and_recovers_without_restart(
         deployed: Deployed, engine: docker.DockerClient) -> None:
     redis = redis_container(engine, deployed)
@@ -95,9 +101,10 @@ def test_redis_outage_is_a_fast_503_and_recovers_without_restart(
             worst = max(worst, time.perf_counter() - began)
             assert (status, body["error"]["code"]) == (503, "redis_unavailable")
         assert worst < 1.0, f"a request took {worst:.2f} s while Redis was down"
-        deployed.wait_until(lambda: deployed.call("GET", "/health", timeout=2)[0] == 503, 5,
-                            "/health 503")
-        assert deployed.call("GET", "/health")[1]["status"] == "Unhealthy"
+        # One answer that shows both: each worker reuses its own /health result for up to
+        # 1 s, so a second call may come from a worker that has not looked again yet.
+        deployed.wait_until(lambda: _status_of(deployed.call("GET", "/health", timeout=2))
+                            == (503, "Unhealthy"), 5, "/health 503 Unhealthy")
         unhealthy = deployed.wait_until(lambda: container_health(service) == "unhealthy", 60,
                                         "service container unhealthy")
     finally:

@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from lucia_deploy import waiting
+from lucia_deploy import services, waiting
 from lucia_deploy.stacks import read_outputs, stack_secrets
 from tests.support import profile
 
@@ -51,14 +51,9 @@ class Deployed:
     def containers(self, component: str) -> list[str]:
         """The running containers of a component: its container, or each running task of
         its Swarm service (docs/swarm.md)."""
-        if f"{component}_container" in self.outputs:
-            return [self.outputs[f"{component}_container"]]
         import docker
 
-        service = self.outputs[f"{component}_service"]
-        tasks = docker.from_env().containers.list(
-            filters={"label": f"com.docker.swarm.service.name={service}"})
-        return sorted(str(task.name) for task in tasks)
+        return services.running_containers(docker.from_env(), self.outputs, component)
 
     def container_name(self, component: str) -> str:
         """The component's container; for a Swarm service, one of its running tasks."""

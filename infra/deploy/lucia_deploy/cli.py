@@ -290,9 +290,6 @@ def _leftovers(stack: str) -> str:
             f"`make up STACK={stack}` again: it continues from what exists.")
 
 
-containers_id = containers.docker_id
-
-
 def _swarm_ready(client: docker.DockerClient, recording: Recording, stack: str) -> None:
     """A stack of Swarm services needs this engine in a swarm (started if it is in none)
     and the daemon's no-new-privileges, which a service cannot ask for (docs/swarm.md)."""
@@ -379,7 +376,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return int(Exit.NOT_UP)
     worst = 0
     for service in sorted(swarm_services, key=lambda s: s.name or ""):
-        running, desired = services.running_replicas(client, containers_id(service))
+        running, desired = services.running_replicas(client, apply.docker_id(service))
         print(f"{service.name:28} service    {running}/{desired} running")
         worst = max(worst, 0 if running == desired else 1)
     for container in sorted(containers, key=lambda c: c.name or ""):

@@ -57,30 +57,35 @@ def ensure_swarm(client: docker.DockerClient, stack: str) -> None:
     record_swarm_use(stack, started)
 
 
-def record_swarm_use(stack: str, started: bool) -> None:
+def _swarm_use() -> dict[str, Any]:
     """.state/swarm-use.json: the stacks that needed this engine's swarm, and whether
-    lucia-deploy started it."""
+    lucia-deploy started it (empty when there is no readable record)."""
     try:
-        use = json.loads(SWARM_MARKER.read_text())
+        use: dict[str, Any] = json.loads(SWARM_MARKER.read_text())
     except (OSError, json.JSONDecodeError):
-        use = {"started_by_lucia_deploy": False, "needed_by": {}}
-    use["started_by_lucia_deploy"] = use.get("started_by_lucia_deploy") or started
-    use.setdefault("needed_by", {})[stack] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                          time.gmtime())
+        return {"started_by_lucia_deploy": False, "needed_by": {}}
+    use.setdefault("needed_by", {})
+    return use
+
+
+def _save_swarm_use(use: dict[str, Any]) -> None:
     SWARM_MARKER.parent.mkdir(parents=True, exist_ok=True)
     SWARM_MARKER.write_text(json.dumps(use, indent=2, sort_keys=True))
 
 
+def record_swarm_use(stack: str, started: bool) -> None:
+    use = _swarm_use()
+    use["started_by_lucia_deploy"] = use.get("started_by_lucia_deploy") or started
+    use["needed_by"][stack] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _save_swarm_use(use)
+
+
 def forget_swarm_use(stack: str) -> bool:
     """`down`: the stack no longer needs the swarm. True when it was recorded."""
-    try:
-        use = json.loads(SWARM_MARKER.read_text())
-    except (OSError, json.JSONDecodeError):
+    use = _swarm_use()
+    if use["needed_by"].pop(stack, None) is None:
         return False
-    if stack not in use.get("needed_by", {}):
-        return False
-    del use["needed_by"][stack]
-    SWARM_MARKER.write_text(json.dumps(use, indent=2, sort_keys=True))
+    _save_swarm_use(use)
     return True
 
 
@@ -310,15 +315,23 @@ def daemon_sets_no_new_privileges(client: docker.DockerClient, image: str) -> bo
     return output.decode().split()[-1:] == ["1"]
 
 
-def running_container(client: docker.DockerClient, outputs: dict[str, Any],
-                      component: str) -> Any:
-    """A running container of a deployed component: its container (`<component>_container`
-    in the outputs), or one running task of its Swarm service (`<component>_service`)."""
+def running_containers(client: docker.DockerClient, outputs: dict[str, Any],
+                       component: str) -> list[str]:
+    """The names of a deployed component's containers: its container
+    (`<component>_container` in the outputs), or each running task of its Swarm service
+    (`<component>_service`), sorted."""
     if outputs.get(f"{component}_container"):
-        return client.containers.get(outputs[f"{component}_container"])
+        return [outputs[f"{component}_container"]]
     service = outputs.get(f"{component}_service")
     tasks = client.containers.list(filters={
         "label": f"com.docker.swarm.service.name={service}"}) if service else []
-    if not tasks:
+    return sorted(str(task.name) for task in tasks)
+
+
+def running_container(client: docker.DockerClient, outputs: dict[str, Any],
+                      component: str) -> Any:
+    """One running container of a deployed component (the first of running_containers)."""
+    names = running_containers(client, outputs, component)
+    if not names:
         raise docker.errors.NotFound(f"no running container of {component}")
-    return sorted(tasks, key=lambda c: str(c.name))[0]
+    return client.containers.get(names[0])

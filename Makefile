@@ -84,13 +84,20 @@ gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	$(MAKE) --no-print-directory swarm-smoke
 
 # The swarm stack's smoke: up (a single-node swarm if there is none), every gate through
-# the edge, one replica killed under load, down (the swarm itself stays).
-# It runs after the ci gates: the engine joins a swarm here (and stays in it), and CIS 5.1
-# on ci checks that no swarm is on unless a stack needs it.
+# the edge, one replica killed under load, down. It runs after the ci gates, whose CIS 5.1
+# checks that no swarm is on unless a stack needs it; and it ends by checking that `down`
+# left the swarm it started (when nothing else runs on the engine), so the machine is
+# left as it was found.
 swarm-smoke: bootstrap  ## the applier's swarm tests; up the swarm stack, verify, kill a replica, down
+	@mkdir -p .state && docker info --format '{{.Swarm.LocalNodeState}}' > .state/swarm-before
 	$(PY) -m pytest tests/swarm
 	LUCIA_API_KEY=swarm-gate-api-key infra/with-stack.sh swarm \
 	  $(MAKE) --no-print-directory verify swarm-kill STACK=swarm
+	@before=$$(cat .state/swarm-before); after=$$(docker info --format '{{.Swarm.LocalNodeState}}'); \
+	  running=$$(docker ps -q); \
+	  echo "==> swarm before the smoke: $$before; after: $$after"; \
+	  if [ "$$before" = inactive ] && [ "$$after" != inactive ] && [ -z "$$running" ]; then \
+	    echo "FAILED: down did not leave the swarm it started, with nothing running (CIS 5.1)" >&2; exit 1; fi
 
 swarm-kill: bootstrap
 	@$(DEPLOY) check-up --stack $(STACK)

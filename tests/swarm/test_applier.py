@@ -6,7 +6,8 @@ moves to it in a rolling update; every task gets its PIDs limit back after each 
 destroy removes services and secrets and keeps the volume unless purged.
 
 Runs a stack of its own (`swarmfidelity`, port 5540, no simulators) on this engine's
-swarm (started if there is none; never left)."""
+swarm (started if there is none, and left at the end if it started it and nothing else
+runs, as `lucia-deploy down` does)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ def deployment() -> Iterator[SwarmDeployment]:
         apply.sweep(client, "lucia", STACK, purge=True)
         (stacks.state_dir(STACK) / "outputs.json").unlink(missing_ok=True)
         services.forget_swarm_use(STACK)
+        services.leave_swarm_if_unneeded(client)
 
 
 def test_every_task_runs_hardened_with_its_pids_limit(deployment: SwarmDeployment) -> None:

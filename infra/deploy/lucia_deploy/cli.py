@@ -357,8 +357,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     for item in removed:
         say(f"removed {item}")
     if services.forget_swarm_use(args.stack):
-        say(f"the engine stays in its swarm (never left: on Docker 20.10 leaving breaks "
-            f"running containers' DNS); {args.stack} no longer needs it")
+        say(f"stack {args.stack} no longer needs the engine's swarm")
+        said = services.leave_swarm_if_unneeded(client)
+        if said:
+            say(said)
     if not args.purge:
         say("the Redis volume is kept (use --purge to delete it)")
     outputs = stacks.STATE / args.stack / "outputs.json"

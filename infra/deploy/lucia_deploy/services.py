@@ -2,8 +2,8 @@
 carries them out (kreuzwerker v4.5.0 resource_docker_service*.go and
 resource_docker_secret.go; lucia_deploy/provider.py cites the rules): the whole spec
 built from the inputs on create and on every update, convergence waited for, and removal
-that waits for the tasks to go. Also the engine's swarm itself: joined or started once,
-never left."""
+that waits for the tasks to go. Also the engine's swarm itself: started when a stack needs
+one, and left again only if lucia-deploy started it and nothing else runs on the engine."""
 
 from __future__ import annotations
 
@@ -31,10 +31,9 @@ def swarm_state(client: docker.DockerClient) -> str:
 
 
 def ensure_swarm(client: docker.DockerClient, stack: str) -> None:
-    """A single-node swarm on this engine unless it is in one already. Never the other
-    way: `docker swarm leave` on Docker 20.10 breaks the embedded DNS of every container
-    on a user-defined bridge until it is recreated (docs/swarm.md). Which stacks needed
-    the swarm is recorded, for CIS 5.1's check (checklists/cis-docker-manual.md)."""
+    """A single-node swarm on this engine unless it is in one already. Which stacks needed
+    the swarm, and whether it was started here, is recorded: for CIS 5.1's check
+    (checklists/cis-docker-manual.md) and for `leave_swarm_if_unneeded`."""
     state = swarm_state(client)
     started = False
     if state == "active":
@@ -87,6 +86,35 @@ def forget_swarm_use(stack: str) -> bool:
         return False
     _save_swarm_use(use)
     return True
+
+
+def leave_swarm_if_unneeded(client: docker.DockerClient) -> str | None:
+    """After `down`: leave the swarm when lucia-deploy started it, no stack needs it any
+    more (CIS 5.1: swarm mode off unless needed), and nothing runs on the engine. The
+    last condition is why it is safe: on Docker 20.10 `docker swarm leave` breaks the
+    embedded DNS of every running container on a user-defined network until it is
+    recreated (docs/swarm.md), so with any container running the swarm stays.
+    Returns what was done, or why not; None when there is nothing to say."""
+    use = _swarm_use()
+    if use["needed_by"] or not use.get("started_by_lucia_deploy"):
+        return None
+    if swarm_state(client) != "active":
+        use["started_by_lucia_deploy"] = False
+        _save_swarm_use(use)
+        return None
+    others = [s.name for s in client.services.list()]
+    running = [c.name for c in client.containers.list()]
+    if others or running:
+        what = ", ".join(others + running)
+        return (f"the engine stays in the swarm lucia-deploy started: {what} still "
+                f"run{'s' if len(others + running) == 1 else ''} on it (leaving now would "
+                "break running containers' DNS on Docker 20.10); once nothing runs, "
+                "`docker swarm leave --force` (CIS 5.1)")
+    client.swarm.leave(force=True)
+    use["started_by_lucia_deploy"] = False
+    _save_swarm_use(use)
+    return ("left the swarm lucia-deploy started: no stack needs it and no container runs "
+            "(CIS 5.1)")
 
 
 def _nanos(text: Any) -> int:

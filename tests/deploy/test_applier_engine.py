@@ -150,6 +150,55 @@ def test_stopped_container_is_started_in_place(deployment: Deployment) -> None:
     assert (container.id, container.status) == (before, "running")
 
 
+def test_limits_and_restart_policy_changed_by_hand_are_set_back_in_place(
+        deployment: Deployment) -> None:
+    """Read takes the restart policy and limits from the engine (CF:857-858, 932-944), so a
+    `docker update` by hand is a diff; Update sets the program's values back (CF:1016-1072)
+    on the same container."""
+    name = f"lucia-{STACK}-service"
+    before = deployment.container_ids()[name]
+    program = deployment.inspect("service")["HostConfig"]
+    deployment.client.containers.get(name).update(
+        restart_policy={"Name": "always"}, mem_limit=700 * 2**20, memswap_limit=700 * 2**20)
+    plan = deployment.up(serviceMemoryMb=600, serviceCpus=1.0)
+    assert {s.name: s.action for s in plan.changes} == {name: "update"}
+    step = plan.steps[[s.name for s in plan.steps].index(name)]
+    assert step.diff.changed == {"restart": "update", "maxRetryCount": "update",
+                                 "memory": "update", "memorySwap": "update"}
+    host = deployment.inspect("service")["HostConfig"]
+    assert deployment.container_ids()[name] == before
+    assert (host["RestartPolicy"], host["Memory"], host["MemorySwap"]) == (
+        program["RestartPolicy"], 600 * 2**20, 600 * 2**20)
+    assert deployment.plan(serviceMemoryMb=600, serviceCpus=1.0)[1].changes == []
+
+
+def test_a_container_renamed_by_hand_is_replaced(deployment: Deployment) -> None:
+    """Read takes the name from the engine (CF:828); name is ForceNew (C:50-55), so the
+    renamed container is deleted (by id) and one of the program's name created."""
+    name = f"lucia-{STACK}-sim-ha"
+    before = deployment.container_ids()[name]
+    deployment.client.containers.get(name).rename(f"{name}-by-hand")
+    plan = deployment.up(serviceMemoryMb=600, serviceCpus=1.0)
+    assert {s.name: s.action for s in plan.changes} == {
+        name: "replace", f"{name}-pids-limit": "replace"}
+    after = deployment.container_ids()
+    assert f"{name}-by-hand" not in after
+    assert after[name] != before
+
+
+def test_cpu_shares_set_by_hand_stay_and_show_on_every_plan(deployment: Deployment) -> None:
+    """The program leaves cpu_shares unset. Read takes 512 from the engine (CF:949); Update
+    sends the program's 0 (CF:1033), which Docker reads as "leave it" (ContainerUpdate
+    changes only non-zero resources), so the shares stay and every plan shows the same
+    update, as pulumi-docker's does."""
+    name = f"lucia-{STACK}-sim-llm"  # deleted by the next test: the shares cannot go back
+    deployment.client.containers.get(name).update(cpu_shares=512)
+    for _ in range(2):
+        plan = deployment.up(serviceMemoryMb=600, serviceCpus=1.0)
+        assert {s.name: s.action for s in plan.changes} == {name: "update"}
+        assert deployment.inspect("sim-llm")["HostConfig"]["CpuShares"] == 512
+
+
 def test_turning_simulators_off_deletes_their_containers(deployment: Deployment) -> None:
     plan = deployment.up(serviceMemoryMb=600, serviceCpus=1.0, simulators=False,
                          simulatorPortBase=0)

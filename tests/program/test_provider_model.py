@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lucia_deploy import provider
+from lucia_deploy import provider, reads
 from lucia_deploy.provider import CONTAINER, NETWORK, SECRET, SERVICE, Change
 from lucia_deploy.recorder import Recording
 from lucia_stack import cpus
@@ -268,3 +268,44 @@ def test_a_network_given_by_name_would_replace_the_service_every_time(
     named = copy.deepcopy(_service(recordings).plain)
     named["taskSpec"]["networksAdvanceds"] = [{"name": "lucia-swarm-net"}]
     assert provider.diff(SERVICE, provider.read_back(SERVICE, named), named).kind == "replace"
+
+
+def test_unset_optional_computed_service_fields_take_what_read_found(
+        recordings: dict[str, Recording]) -> None:
+    """S marks runtime, force_update, the restart policy, placement, resources, mode and
+    the endpoint spec Optional+Computed: left unset by the program, whatever Read found
+    there (the engine's own values) is no diff; set by the program, it is compared."""
+    service = _service(recordings)
+    state = provider.read_back(SERVICE, service.plain)
+    state["taskSpec"]["runtime"] = "container"
+    state["taskSpec"]["forceUpdate"] = 3
+    state["mode"]["global"] = False
+    state["endpointSpec"]["ports"] = []
+    state["labels"] = [{"label": "set-by", "value": "the-engine"}]
+    inputs = copy.deepcopy(service.plain)
+    inputs.pop("labels", None)
+    assert provider.diff(SERVICE, state, inputs).kind == "unchanged"
+    inputs["taskSpec"]["runtime"] = "plugin"
+    assert provider.diff(SERVICE, state, inputs).changed == {"taskSpec": Change.UPDATE}
+
+
+def test_a_container_read_takes_what_a_living_container_can_change() -> None:
+    """CF:750-990 for what `docker update` and `docker rename` change: MiB from bytes,
+    -1 swap passed through, NanoCpus as the provider's decimal string, a stopped container
+    must_run=false."""
+    attrs = {"Name": "/lucia-ci-renamed", "State": {"Running": False},
+             "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
+                            "Memory": 700 * 2**20, "MemorySwap": -1,
+                            "MemoryReservation": 0, "CpuShares": 512, "CpusetCpus": "0",
+                            "NanoCpus": 1_500_000_000}}
+    assert reads.read_container(attrs) == {
+        "name": "lucia-ci-renamed", "restart": "always", "maxRetryCount": 0, "memory": 700,
+        "memorySwap": -1, "memoryReservation": 0, "cpuShares": 512, "cpuSet": "0",
+        "cpus": "1.5", "mustRun": False}
+    running = {**attrs, "State": {"Running": True}}
+    assert "mustRun" not in reads.read_container(running)
+    state = {"name": "lucia-ci-service", "memory": 512, "cpuShares": 0, "restart": "no"}
+    assert provider.diff(CONTAINER, {**state, **reads.read_container(running)}, {
+        **state, "memorySwap": -1, "cpuSet": "0", "cpus": "1.5"}).changed == {
+        "name": Change.REPLACE, "memory": Change.UPDATE, "cpuShares": Change.UPDATE,
+        "restart": Change.UPDATE}

@@ -3,6 +3,7 @@ pulumi-docker's rules (docs/pulumi-fidelity.md, lucia_deploy/provider.py): a sec
 changes nothing; a replica count updates the service in place (same id); a new secret
 value is a new auto-named secret, created before the old one is deleted, and the service
 moves to it in a rolling update; every task gets its PIDs limit back after each update;
+a service changed by hand is set back by the next `up`, as refresh reads its whole spec;
 destroy removes services and secrets and keeps the volume unless purged.
 
 Runs a stack of its own (`swarmfidelity`, port 5540, no simulators) on this engine's
@@ -183,7 +184,36 @@ def test_the_gate_fails_on_a_weakened_service_task(deployment: SwarmDeployment,
     assert failed == {f"{check}[{task}]" for task in ids for check in (
         "test_cis_5_15_restart_policy", "test_cis_5_29_pids_limit",
         "test_cis_5_13_read_only_rootfs", "test_cis_5_4_capabilities_dropped")}
-    # Left weakened: the next test destroys the stack.
+
+
+def test_the_next_up_sets_a_service_changed_by_hand_back(deployment: SwarmDeployment,
+                                                         tmp_path: Path) -> None:
+    """Refresh reads the whole spec (SF:109-175, reads.read_service), so the weakening
+    above is a diff against the program: one in-place Update with the program's spec
+    (same service). The PIDs-limit command does not run (its triggers, the service's
+    outputs, read back as before), so the limit stays dropped, as with pulumi-docker;
+    lucia-deploy's check after `up` sets it again, and the gate is green again."""
+    service = f"lucia-{STACK}-service"
+    before = deployment.service("service")["ID"]
+    plan = deployment.up(api_key="second-api-key-value", serviceReplicas=2)
+    changed = {k: v for k, v in actions(plan).items() if v != "unchanged"}
+    assert changed == {service: "update"}
+    step = plan.steps[[s.name for s in plan.steps].index(service)]
+    assert step.diff is not None
+    assert set(step.diff.changed) == {"taskSpec"}
+    spec = deployment.service("service")["Spec"]["TaskTemplate"]
+    assert deployment.service("service")["ID"] == before
+    assert spec["RestartPolicy"]["Condition"] == "on-failure"
+    assert spec["ContainerSpec"]["ReadOnly"] is True
+    assert not spec["ContainerSpec"].get("CapabilityAdd")
+    assert not spec["Resources"]["Limits"].get("Pids")
+    assert services.restore_pids_limits(deployment.client, "lucia", STACK) == [service]
+    spec = deployment.service("service")["Spec"]["TaskTemplate"]
+    assert spec["Resources"]["Limits"]["Pids"] == 256
+    assert services.restore_pids_limits(deployment.client, "lucia", STACK) == []
+    assert _hardening_failures(tmp_path, "restored") == set()
+    assert set(actions(deployment.up(api_key="second-api-key-value",
+                                     serviceReplicas=2)).values()) == {"unchanged"}
 
 
 def test_destroy_removes_services_and_secrets_and_keeps_the_volume(

@@ -32,7 +32,7 @@ import docker.models.resource
 import docker.models.services
 import docker.types
 
-from lucia_deploy import containers, provider, services
+from lucia_deploy import containers, provider, reads, services
 from lucia_deploy.containers import (  # noqa: F401 - Unhealthy is part of apply's API
     ApplyError,
     Unhealthy,
@@ -142,9 +142,12 @@ class Applier:
 
     def refresh(self, persist: bool = True) -> None:
         """Read every resource in the state from the engine, as `--refresh` does: what is
-        gone leaves the state (and is created again), a stopped container reads back
-        must_run=false (CF:815-824; `State.Running`, which stays true while a container
-        is paused or restarting). With persist=False (a preview) nothing is saved."""
+        gone leaves the state (and is created again); a container reads back what it can
+        have changed while it lives (reads.read_container: a stopped one must_run=false,
+        CF:815-824, `State.Running` staying true while paused or restarting; a name, a
+        restart policy or limits changed by hand), a service its whole spec
+        (reads.read_service), so the plan sets them back as Pulumi's would. With
+        persist=False (a preview) nothing is saved."""
         for urn, entry in list(self.state.resources.items()):
             found = self._lookup(entry)
             if found is None:
@@ -154,9 +157,10 @@ class Applier:
                 else:
                     self.state.resources.pop(urn)
             elif (entry.type == CONTAINER
-                  and isinstance(found, docker.models.containers.Container)
-                  and not found.attrs["State"]["Running"]):
-                entry.state["mustRun"] = False
+                  and isinstance(found, docker.models.containers.Container)):
+                entry.state.update(reads.read_container(found.attrs))
+            elif entry.type == SERVICE and isinstance(found, docker.models.services.Service):
+                entry.state.update(reads.read_service(found.attrs))
 
     def _lookup(self, entry: Entry) -> docker.models.resource.Model | Entry | None:
         """The engine's object for an entry, None when it is gone; a Command's entry

@@ -328,6 +328,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             except (apply.ApplyError, docker.errors.DockerException) as exc:
                 raise DeployError(f"{exc}{_leftovers(args.stack)}", Exit.FAILED) from exc
         outputs = recording.outputs
+    if preview.of_type(provider.SERVICE):
+        services.restore_pids_limits(client, stacks.PROJECT, args.stack)
     path = stacks.write_outputs(args.stack, outputs)
     elapsed = time.monotonic() - started
     url = outputs["service_url"]

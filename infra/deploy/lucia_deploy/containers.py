@@ -70,6 +70,7 @@ def create(client: docker.DockerClient, inputs: dict[str, Any],
         nano_cpus=provider.cpus.parse_cpus(inputs["cpus"]) if inputs.get("cpus")
         else None,
         cpu_shares=int(inputs["cpuShares"]) if inputs.get("cpuShares") else None,
+        cpuset_cpus=inputs.get("cpuSet") or None,
         restart_policy={"Name": inputs.get("restart", "no"),
                         "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0)},
         init=bool(inputs.get("init")),  # CF:447-448: unset is an explicit false
@@ -135,6 +136,7 @@ def update(client: docker.DockerClient, container_id: str, inputs: dict[str, Any
             mem_reservation=int(inputs.get("memoryReservation") or 0) * 1024 * 1024
             or None,
             memswap_limit=(swap * 1024 * 1024 if swap > 0 else swap) or None,
+            cpuset_cpus=inputs.get("cpuSet") or None,
         )
         say(f"{inputs['name']}: updated in place ({', '.join(sorted(in_place))})")
     if "mustRun" in diff.changed and inputs.get("mustRun", True):

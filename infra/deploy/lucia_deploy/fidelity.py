@@ -131,6 +131,22 @@ ENGINE_ROWS = (
     ("`--refresh`: a deleted object is created again; a stopped container reads "
      "`mustRun: false` and is started", "`Applier.refresh`",
      f"{ENGINE}::test_stopped_container_is_started_in_place"),
+    ("`--refresh` reads what a living container can have changed (CF:750-990: name, "
+     "restart policy, memory, swap, reservation, CPU shares, cpuset, cpus): a change by "
+     "hand is set back in place or replaces, as the change kinds above say; CPU shares "
+     "the program leaves unset stay and show on every plan (Update sends 0, which Docker "
+     "ignores)", "`reads.read_container`",
+     f"{ENGINE}::test_limits_and_restart_policy_changed_by_hand_are_set_back_in_place, "
+     f"{ENGINE}::test_a_container_renamed_by_hand_is_replaced, "
+     f"{ENGINE}::test_cpu_shares_set_by_hand_stay_and_show_on_every_plan"),
+    ("`--refresh` reads a service's whole spec (SF:109-175, the flatteners of SS); "
+     "Optional+Computed fields the program leaves unset take what Read found; a block of "
+     "zeros equals an unset one (kreuzwerker's TestAccDockerService_fullSpec); the "
+     "command that sets a PIDs limit does not re-run after an update that undoes a "
+     "change by hand (lucia-deploy sets the limit after `up`)",
+     "`reads.read_service`, `Prop.computed_paths`",
+     f"{SWARM}::test_the_next_up_sets_a_service_changed_by_hand_back, "
+     f"{MODEL}::test_unset_optional_computed_service_fields_take_what_read_found"),
     ("resources no longer declared are deleted; `retainOnDelete` keeps the volume",
      "plan `delete`; retained entries leave the state only",
      f"{ENGINE}::test_turning_simulators_off_deletes_their_containers, "
@@ -164,10 +180,12 @@ OUTRO = """
   policy packs is not modelled; no rule reads it.
 - `memorySwap` equal to `memory` reads back unchanged; a program that set `memory` alone
   would see Docker double the swap and a diff on every `up` (the program always sets both).
-- Refresh reads what decides a plan: whether each object still exists (an image by its
-  name), and whether each container is running (`State.Running`). It does not read back
-  every attribute, so a change made by hand with `docker update` is not undone by the next
-  `up` (Pulumi's would be, through the provider's Read).
+- Refresh reads whether each object still exists (an image by its name); for a
+  container, every field it can change while it lives (`reads.read_container`); for a
+  service, its whole spec (`reads.read_service`). A container's other fields are fixed
+  when it is created, so they read back what Read found then (`read_back`); a secret's
+  data is never read back (SEC:137-139). Read's `network_data`, `bridge` and `exit_code`
+  are outputs no plan compares, and are not kept.
 - Differences kept on purpose, each refused with a message rather than done otherwise: a
   network change (the provider would replace a network its containers are attached to;
   the applier asks for `make down` first), a volume change (it would delete the data), and
@@ -182,10 +200,9 @@ OUTRO = """
   the tasks' state `running` and deletes a service that never gets there (SF:66-71); the
   applier does the same. An update's wait polls first after 7 s (SF:210), as the
   provider's does, then until Swarm's update state is `completed` (a rollback or pause
-  fails the `up`). Refresh reads whether a service or secret exists, not its fields. A
-  service's explicit `name` makes its replacement delete first (B schema.go:195-246): the
-  program names services (the gates find them by name) and leaves secrets to autonaming,
-  so a new secret exists before the old one goes.
+  fails the `up`). A service's explicit `name` makes its replacement delete first (B
+  schema.go:195-246): the program names services (the gates find them by name) and
+  leaves secrets to autonaming, so a new secret exists before the old one goes.
 - The CLI path is exercised with a recording `pulumi` on PATH (argv, stdin, environment),
   not with the real engine: the engine's own Diff, `--refresh` and policy-pack loading
   (PulumiPolicy.yaml's `virtualenv`) were not run here.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from lucia_deploy import provider, stacks
 from lucia_deploy.containers import ApplyError, Unhealthy, labels_of
 from lucia_deploy.progress import say
 from lucia_deploy.waiting import WaitTimeout, wait_until
+from lucia_stack.swarm import PIDS_LIMIT_LABEL
 
 SWARM_MARKER = stacks.STATE / "swarm-use.json"
 
@@ -235,6 +237,36 @@ def update(client: docker.DockerClient, service_id: str, inputs: dict[str, Any])
 
 
 UPDATE_FIRST_POLL_SECONDS = 7.0
+
+
+def restore_pids_limits(client: docker.DockerClient, project: str, stack: str) -> list[str]:
+    """After every `up` (both paths): each of the stack's services has the PIDs limit its
+    `io.lucia.pids-limit` label asks for (CIS 5.29), set again where it does not.
+
+    The program's command.local sets the limit after each update it causes, triggered by
+    the service's outputs. An update that undoes a change made by hand leaves those
+    outputs as they were (Read runs after Update, SF:224, and never reads the limit,
+    SS:408-416), so the command does not run, and the Update's spec, which has no limit,
+    has dropped it. Returns the services it set."""
+    fixed = []
+    for service in client.services.list(filters={"label": [f"io.lucia.project={project}",
+                                                           f"io.lucia.stack={stack}"]}):
+        spec = service.attrs["Spec"]
+        wanted = (spec.get("Labels") or {}).get(PIDS_LIMIT_LABEL)
+        limits = ((spec["TaskTemplate"].get("Resources") or {}).get("Limits") or {})
+        if wanted is None or int(limits.get("Pids") or 0) == int(wanted):
+            continue
+        say(f"{service.name}: PIDs limit {int(limits.get('Pids') or 0)}, not {wanted} (an "
+            "update undid a change made by hand, and the provider cannot carry the "
+            "limit); setting it again")
+        result = subprocess.run(["docker", "service", "update", "--quiet", "--detach=false",
+                                 "--limit-pids", str(wanted), str(service.name)],
+                                capture_output=True, text=True, timeout=300, check=False)
+        if result.returncode:
+            raise ApplyError(f"{service.name}: docker service update --limit-pids failed: "
+                             f"{result.stderr.strip()}")
+        fixed.append(str(service.name))
+    return fixed
 
 
 def converge(client: docker.DockerClient, service_id: str, inputs: dict[str, Any],

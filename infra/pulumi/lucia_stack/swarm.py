@@ -110,6 +110,9 @@ class TaskArgs(WorkloadArgs):
     constraints: list[str] = field(default_factory=list)
 
 
+PIDS_LIMIT_LABEL = "io.lucia.pids-limit"
+
+
 class HardenedService(pulumi.ComponentResource):
     """A hardened docker.Service and its PIDs limit (CIS 5.29), which the provider's
     service schema cannot express."""
@@ -133,7 +136,11 @@ class HardenedService(pulumi.ComponentResource):
         self.service = docker.Service(
             args.name,
             name=args.name,
-            labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in labels.items()],
+            # The limit the service must have, on the service itself: lucia-deploy checks
+            # it after every `up` (services.restore_pids_limits), because an Update that
+            # undoes a change made by hand leaves the triggers below as they were.
+            labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in
+                    {**labels, PIDS_LIMIT_LABEL: str(args.pids_limit)}.items()],
             mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(
                 replicas=args.replicas)),
             task_spec=docker.ServiceTaskSpecArgs(

@@ -62,11 +62,14 @@ def test_check_fills_the_schema_defaults() -> None:
     assert checked["networkMode"] == "bridge"          # C:901-907
     assert checked["restart"] == "no"                  # C:230-236
     assert checked["mustRun"] is True                  # C:122-127
-    assert checked["readOnly"] is False                # C:64-70
     assert checked["waitTimeout"] == 60                # C:86-91
     assert checked["ports"] == [{"internal": 1, "external": 2, "ip": "0.0.0.0",
                                  "protocol": "tcp"}]   # C:487-535
     assert checked["healthcheck"]["interval"] == "0s"  # C:1045-1096
+    # B v3.127.0+: falsy schema defaults stay omitted (pulumi-terraform-bridge#2618).
+    for falsy in ("readOnly", "wait", "rm", "tty", "memoryReservation"):  # C:64-70, 79-84
+        assert falsy not in checked
+    assert "retries" not in checked["healthcheck"]     # default 0
     assert "logDriver" not in checked                  # no default: the daemon's
     assert provider.check(NETWORK, {"name": "n"})["ipamDriver"] == "default"
 

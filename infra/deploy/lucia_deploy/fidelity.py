@@ -108,16 +108,18 @@ H = `helpers.go`, N = `resource_docker_network*.go`, V = `resource_docker_volume
 pulumi-terraform-bridge v3.133.0; PC = pulumi-command 1.2.1's `local.Command`.
 
 Columns: **default** is what the provider's Check fills (and the engine passes to policy
-packs); **read back** is what its Read stores; **change** is what a new value does:
-*replace* (ForceNew; a Container is deleted before its replacement, pulumi-docker
-`resources.go:114`), *update* (the provider's Update changes the running object), or
-*state only* (saved, never applied: the program lists `tmpfs`, `healthcheck` and `init` in
-`replaceOnChanges` so that both paths replace instead). **Stand-in** is what the docker-py
-applier does; it plans from this same table, so the two cannot disagree silently.
-**Proof** names the test that pins the row to the provider's source (for a Container,
-`test_container_change_kind_matches_the_provider_source` holds every row's change kind to
-the Update list and the inputs that are neither, copied from CF:1016-1019) and the
-engine test that shows that kind of change carried out on real containers.
+packs); a falsy schema default (`false`, `0`, `""`) is shown *(not filled)*: B v3.127.0
+and later leave it out, so the provider sees the field as omitted, as Terraform would
+(pulumi-terraform-bridge#2618); **read back** is what its Read stores; **change** is what
+a new value does: *replace* (ForceNew; a Container is deleted before its replacement,
+pulumi-docker `resources.go:114`), *update* (the provider's Update changes the running
+object), or *state only* (saved, never applied: the program lists `tmpfs`, `healthcheck`
+and `init` in `replaceOnChanges` so that both paths replace instead). **Stand-in** is what
+the docker-py applier does; it plans from this same table, so the two cannot disagree
+silently. **Proof** names the test that pins the row to the provider's source (for a
+Container, `test_container_change_kind_matches_the_provider_source` holds every row's
+change kind to the Update list and the inputs that are neither, copied from CF:1016-1019)
+and the engine test that shows that kind of change carried out on real containers.
 
 ## How the stand-in matches the engine
 """
@@ -209,6 +211,10 @@ OUTRO = """
 """
 
 
+def _default_cell(value: object) -> str:
+    return _cell(value) if provider.filled_by_check(value) else f"{_cell(value)} (not filled)"
+
+
 def _cell(value: object) -> str:
     if value is None or value == "":
         return "-"
@@ -243,9 +249,10 @@ def render() -> str:
         for prop in provider.props(type_).values():
             if prop.name not in used.get(type_, set()):
                 continue
-            default = _cell(prop.default) if prop.has_default else "-"
+            default = _default_cell(prop.default) if prop.has_default else "-"
             if prop.nested_defaults:
-                default = ", ".join(f"{k}: {_cell(v)}" for k, v in prop.nested_defaults.items())
+                default = ", ".join(f"{k}: {_default_cell(v)}"
+                                    for k, v in prop.nested_defaults.items())
             read_back = " ".join((prop.read_back.__doc__ or "").split()) \
                 if prop.read_back else "as given"
             proof = SPECIFIC.get((type_, prop.name)) or (

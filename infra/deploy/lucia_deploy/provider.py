@@ -499,7 +499,7 @@ def check(resource_type: str, inputs: dict[str, Any], logical_name: str = "",
                                   "refusing to drop them")
     checked = copy.deepcopy(inputs)
     for prop in table.values():
-        if prop.name not in checked and prop.has_default:
+        if prop.name not in checked and prop.has_default and filled_by_check(prop.default):
             checked[prop.name] = copy.deepcopy(prop.default)
         value = checked.get(prop.name)
         if prop.nested_defaults and value is not None:
@@ -514,6 +514,14 @@ def check(resource_type: str, inputs: dict[str, Any], logical_name: str = "",
             else:
                 checked[prop.name] = f"{logical_name}-{secrets.token_hex(4)[:7]}"
     return checked
+
+
+def filled_by_check(default: Any) -> bool:
+    """B v3.127.0+ (commit 6e33544f, pulumi-terraform-bridge#2618; pulumi-docker v5.1.0
+    pins v3.133.0): Check no longer writes an omitted Terraform default that is falsy
+    (false, 0, ""), so the provider sees the field as omitted, as Terraform would; truthy
+    defaults ("bridge", true, 60, "0s") are still filled."""
+    return isinstance(default, dict) or default not in (False, 0, "")
 
 
 def _fill(value: Any, path: str, default: Any) -> None:
@@ -532,8 +540,8 @@ def _fill(value: Any, path: str, default: Any) -> None:
         if isinstance(default, dict) and isinstance(value.get(key), dict):
             for sub, sub_default in default.items():
                 _fill(value[key], sub, sub_default)
-        else:
-            value.setdefault(key, copy.deepcopy(default))
+        elif key not in value and filled_by_check(default):
+            value[key] = copy.deepcopy(default)
         return
     if key in value:
         _fill(value[key], rest, default)

@@ -8,7 +8,7 @@ PORT ?= 8080
 REDIS_PORT ?= 6379
 
 .PHONY: help bootstrap lock up down purge preview prune status outputs images policy verify test lint \
-        swarm-smoke swarm-kill \
+        swarm-smoke swarm-kill swarm-backup \
         checklist unit program fidelity gates live proof load load-llm soak bench footprint backup restore faults docs run \
         clean
 
@@ -84,15 +84,15 @@ gates: bootstrap  ## deploy the ci stack, run the gates against it, tear it down
 	$(MAKE) --no-print-directory swarm-smoke
 
 # The swarm stack's smoke: up (a single-node swarm if there is none), every gate through
-# the edge, one replica killed under load, down. It runs after the ci gates, whose CIS 5.1
+# the edge, one replica killed under load, a Redis backup/purge/restore, down. It runs after the ci gates, whose CIS 5.1
 # checks that no swarm is on unless a stack needs it; and it ends by checking that `down`
 # left the swarm it started (when nothing else runs on the engine), so the machine is
 # left as it was found.
-swarm-smoke: bootstrap  ## the applier's swarm tests; up the swarm stack, verify, kill a replica, down
+swarm-smoke: bootstrap  ## the applier's swarm tests; up the swarm stack, verify, kill a replica, backup/restore, down
 	@mkdir -p .state && docker info --format '{{.Swarm.LocalNodeState}}' > .state/swarm-before
 	$(PY) -m pytest tests/swarm
 	LUCIA_API_KEY=swarm-gate-api-key infra/with-stack.sh swarm \
-	  $(MAKE) --no-print-directory verify swarm-kill STACK=swarm
+	  $(MAKE) --no-print-directory verify swarm-kill swarm-backup STACK=swarm
 	@before=$$(cat .state/swarm-before); after=$$(docker info --format '{{.Swarm.LocalNodeState}}'); \
 	  running=$$(docker ps -q); \
 	  echo "==> swarm before the smoke: $$before; after: $$after"; \
@@ -102,6 +102,10 @@ swarm-smoke: bootstrap  ## the applier's swarm tests; up the swarm stack, verify
 swarm-kill: bootstrap
 	@$(DEPLOY) check-up --stack $(STACK)
 	LUCIA_STACK=$(STACK) $(PY) -m pytest -s tests/faults/test_swarm.py -k killed
+
+swarm-backup: bootstrap
+	@$(DEPLOY) check-up --stack $(STACK)
+	LUCIA_STACK=$(STACK) $(PY) -m pytest -s tests/faults/test_swarm.py -k backup
 
 # The live profile proven on every change: staging (no simulators of its own) beside STACK,
 # its external LLM STACK's simulator, verified as a real home would be (dry-run turns).

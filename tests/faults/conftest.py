@@ -7,10 +7,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 import pytest
 
+from lucia_deploy import cli
 from tests.functional.conftest import Simulator, ha, llm  # noqa: F401  -- shared fixtures
 from tests.support.deployed import Deployed
 
@@ -83,3 +85,26 @@ class ChatLoad:
     def server_errors(self) -> int:
         return sum(n for s, n in self.statuses.items() if isinstance(s, int) and s >= 500)
 
+
+def backup_purge_restore(deployed: Deployed, tmp_path: Path, sessions: int = 20) -> None:
+    """The backup gate, on any engine: sessions written, a backup, `down --purge` (the
+    volume deleted), a restore into a new volume, `up`; every session is asserted found."""
+    ids = [f"backup-{uuid.uuid4().hex[:8]}" for _ in range(sessions)]
+    for session in ids:
+        status, _ = deployed.call("POST", "/api/chat",
+                                  {"message": f"remember {session}", "sessionId": session})
+        assert status == 200
+    snapshot = tmp_path / "snapshot.rdb"
+    assert cli.main(["backup", "--stack", deployed.stack, "--file", str(snapshot)]) == 0
+    assert cli.main(["down", "--stack", deployed.stack, "--purge"]) == 0
+    assert cli.main(["restore", "--stack", deployed.stack, "--file", str(snapshot)]) == 0
+    assert cli.main(["up", "--stack", deployed.stack]) == 0
+    found = 0
+    for session in ids:
+        status, body = deployed.call("GET", f"/api/sessions/{session}")
+        if status == 200 and body["history"][0]["content"] == f"remember {session}":
+            found += 1
+    print(f"\nbackup/restore ({deployed.stack}): {len(ids)} sessions written, {found} found "
+          f"after purge and restore ({snapshot.stat().st_size} byte snapshot)")
+    deployed.forget(set(ids))
+    assert found == len(ids)

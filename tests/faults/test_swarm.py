@@ -2,8 +2,9 @@
 edge, a replica's container killed, a rolling update to a new image, and an update to an
 image whose health never passes. Each demands 0 failed requests and no lost acknowledged
 turn, and each leaves the service with the spec, replicas and health it found, even when
-it fails. Skipped on a stack that is not a swarm stack, so they live beside the container
-faults (`LUCIA_STACK=swarm .venv/bin/python -m pytest -v tests/faults/test_swarm.py`)."""
+it fails. Last, a backup, purge and restore of Redis. Skipped on a stack that is not a
+swarm stack, so they live beside the container faults (`LUCIA_STACK=swarm .venv/bin/python
+-m pytest -v tests/faults/test_swarm.py`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from tests.faults.conftest import ChatLoad
+from tests.faults.conftest import ChatLoad, backup_purge_restore
 from tests.support import swarm_service as sw
 from tests.support.deployed import Deployed
 
@@ -320,3 +322,11 @@ def test_update_to_an_image_that_never_gets_healthy_rolls_back_by_itself(
     assert still_old, "the old tasks were replaced: they did not serve throughout"
     assert set(seen) == {str(replicas)}, "an old task stopped during the update"
     assert_no_failure_no_loss(swarm, load, "unhealthy update")
+
+
+# Last in this module: it takes the stack down (the swarm too, when nothing else runs)
+# and brings it up again.
+def test_backup_purge_restore_finds_every_session(swarm: Deployed, tmp_path: Path) -> None:
+    """Backup from the Redis service's running task (the admin password from its secret
+    file), down with the volume purged, restore into a new volume, up."""
+    backup_purge_restore(swarm, tmp_path)

@@ -2,7 +2,8 @@
 
 backup: BGSAVE as Redis's admin user (inside the container, so no port is needed), wait
 until it finishes, and copy /data/dump.rdb out of the container: a consistent
-point-in-time snapshot.
+point-in-time snapshot. On the swarm engine the container is the Redis service's running
+task, and the admin password is its secret file rather than its environment.
 
 restore: into a *stopped* stack only (its containers removed, e.g. `make down`): the
 volume is created if missing and emptied, the snapshot is copied in as dump.rdb, and a
@@ -22,10 +23,11 @@ import docker
 import docker.errors
 import docker.models.containers
 
-from lucia_deploy import apply, stacks
+from lucia_deploy import apply, services, stacks
 from lucia_deploy.images import REPO
 from lucia_deploy.progress import say
 from lucia_deploy.waiting import WaitTimeout, wait_until
+from lucia_stack.swarm import REDIS_PASSWORD_FILE
 
 BACKUPS = REPO / "backups"
 # Everything in the data volume, dot files (an AOF directory's manifest) included.
@@ -47,8 +49,15 @@ def _text(result: docker.models.containers.ExecResult) -> str:
     return result.output.decode().strip()
 
 
+# A container's REDISCLI_AUTH is in its environment; a Swarm task's is the admin password's
+# secret file (swarm.REDIS_PASSWORD_FILE), read inside the task so it never leaves it.
+REDIS_CLI = ["sh", "-c", 'if [ -z "${REDISCLI_AUTH:-}" ] && [ -r "$0" ]; then '
+             'REDISCLI_AUTH="$(cat "$0")"; export REDISCLI_AUTH; fi; exec redis-cli "$@"',
+             REDIS_PASSWORD_FILE]
+
+
 def _redis_cli(container: docker.models.containers.Container, *args: str) -> str:
-    result = container.exec_run(["redis-cli", *args])  # REDISCLI_AUTH is in its env
+    result = container.exec_run([*REDIS_CLI, *args])
     output = _text(result)
     if result.exit_code != 0 or output.startswith(("ERR", "NOAUTH", "NOPERM")):
         raise BackupError(f"redis-cli {' '.join(args)}: {output}")
@@ -57,7 +66,7 @@ def _redis_cli(container: docker.models.containers.Container, *args: str) -> str
 
 def backup(client: docker.DockerClient, stack: str, target: Path | None) -> Path:
     outputs = stacks.read_outputs(stack)
-    container = client.containers.get(outputs["redis_container"])
+    container = services.running_container(client, outputs, "redis")
     before = _redis_cli(container, "LASTSAVE")
     _redis_cli(container, "BGSAVE")
     _wait(lambda: _redis_cli(container, "LASTSAVE") != before, 60, "BGSAVE finishing")
@@ -119,7 +128,8 @@ def restore(client: docker.DockerClient, stack: str, source: Path,
     image it would use), so the names come from the program, not from a guess."""
     if not source.is_file():
         raise MissingBackup(f"{source} does not exist")
-    if apply.stack_containers(client, stacks.PROJECT, stack):
+    if apply.stack_containers(client, stacks.PROJECT, stack) or apply.stack_services(
+            client, stacks.PROJECT, stack):
         raise BackupError(f"stack {stack} is running; `make down STACK={stack}` first "
                           "(the volume is kept)")
     volume_name, image = outputs["redis_volume"], outputs["redis_image"]

@@ -96,7 +96,8 @@ swarm-smoke: bootstrap  ## the applier's swarm tests; up the swarm stack, verify
 	@before=$$(cat .state/swarm-before); after=$$(docker info --format '{{.Swarm.LocalNodeState}}'); \
 	  running=$$(docker ps -q); \
 	  echo "==> swarm before the smoke: $$before; after: $$after"; \
-	  if [ "$$before" = inactive ] && [ "$$after" != inactive ] && [ -z "$$running" ]; then \
+	  if [ -n "$$running" ]; then echo "==> not checked whether down left the swarm: containers run"; \
+	  elif [ "$$before" = inactive ] && [ "$$after" != inactive ]; then \
 	    echo "FAILED: down did not leave the swarm it started, with nothing running (CIS 5.1)" >&2; exit 1; fi
 
 swarm-kill: bootstrap

@@ -312,3 +312,36 @@ def test_a_container_read_takes_what_a_living_container_can_change() -> None:
         **state, "memorySwap": -1, "cpuSet": "0", "cpus": "1.5"}).changed == {
         "name": Change.REPLACE, "memory": Change.UPDATE, "cpuShares": Change.UPDATE,
         "restart": Change.UPDATE}
+
+
+@pytest.mark.parametrize("role", ["service", "redis"])
+def test_read_service_of_the_spec_the_applier_sends_plans_no_change(
+        recordings: dict[str, Recording], role: str) -> None:
+    """Engine-free: the ServiceSpec services.spec sends, as Docker 20.10's inspect gives it
+    back (Runtime, ForceUpdate, Isolation and an empty Reservations added, the mode under
+    `Replicated`, the endpoint), read through reads.read_service, is no diff against the
+    program; a hand change to it is one. tests/swarm holds the same against the engine."""
+    from lucia_deploy import services  # the engine half; program tests import it lazily
+    service = recordings["swarm"].named(f"lucia-swarm-{role}")
+    sent = services.spec(service.checked)
+    task = copy.deepcopy(dict(sent["task_template"]))
+    task.update(ForceUpdate=0, Runtime="container")
+    task["Resources"]["Reservations"] = {}
+    task["ContainerSpec"]["Isolation"] = "default"
+    replicas = sent["mode"]["replicated"]["Replicas"]
+    engine = {"Spec": {"Name": sent["name"], "Labels": sent["labels"], "TaskTemplate": task,
+                       "Mode": {"Replicated": {"Replicas": replicas}},
+                       "UpdateConfig": sent["update_config"],
+                       "RollbackConfig": sent["rollback_config"],
+                       "EndpointSpec": dict(sent["endpoint_spec"])},
+              "Endpoint": {"Spec": dict(sent["endpoint_spec"])}}
+
+    def refreshed() -> dict[str, Any]:
+        """As Applier.refresh: Read's fields over the state (convergeConfig is state
+        only, never read back)."""
+        return {**provider.read_back(SERVICE, service.checked), **reads.read_service(engine)}
+
+    assert provider.diff(SERVICE, refreshed(), service.checked).kind == "unchanged"
+    task["RestartPolicy"]["Condition"] = "any"
+    assert provider.diff(SERVICE, refreshed(), service.checked).changed == {
+        "taskSpec": Change.UPDATE}

@@ -66,7 +66,14 @@ def _redis_cli(container: docker.models.containers.Container, *args: str) -> str
 
 def backup(client: docker.DockerClient, stack: str, target: Path | None) -> Path:
     outputs = stacks.read_outputs(stack)
-    container = services.running_container(client, outputs, "redis")
+    try:
+        container = services.running_container(client, outputs, "redis")
+    except docker.errors.NotFound:
+        where = (f"the Redis service {outputs['redis_service']} has no running task on this "
+                 "node; on a swarm of several nodes run the backup on the node Redis is "
+                 "placed on (lucia:redisPlacement)") if outputs.get("redis_service") else \
+            f"{outputs.get('redis_container')} is not running"
+        raise BackupError(f"cannot back up {stack}: {where}") from None
     before = _redis_cli(container, "LASTSAVE")
     _redis_cli(container, "BGSAVE")
     _wait(lambda: _redis_cli(container, "LASTSAVE") != before, 60, "BGSAVE finishing")

@@ -182,6 +182,12 @@ OUTRO = """
   policy packs is not modelled; no rule reads it.
 - `memorySwap` equal to `memory` reads back unchanged; a program that set `memory` alone
   would see Docker double the swap and a diff on every `up` (the program always sets both).
+  On a host without swap accounting Docker stores -1 instead, and every `up` plans an
+  update of it, with the provider as with the applier.
+- The applier's service Update sends the program's spec; the provider's sends the planned
+  state, which keeps what Read found in an Optional+Computed field the program leaves
+  unset (a `forceUpdate` count, a placement preference added by hand). The plan is the
+  same; the update sent differs in those fields only.
 - Refresh reads whether each object still exists (an image by its name); for a
   container, every field it can change while it lives (`reads.read_container`); for a
   service, its whole spec (`reads.read_service`). A container's other fields are fixed

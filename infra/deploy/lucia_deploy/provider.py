@@ -589,8 +589,8 @@ def diff(resource_type: str, state: dict[str, Any], checked: dict[str, Any],
         if name not in table:
             raise UnknownProperty(f"{resource_type}: property {name} is not modelled")
         prop = table[name]
-        if "" in prop.computed_paths and checked.get(name) is None:
-            continue
+        if "" in prop.computed_paths and _zero(checked.get(name)):
+            continue  # the SDK cannot tell an empty list from an unset one
         if prop.nested_diff or prop.replace_paths or prop.set_paths:
             paths = changed_paths(state.get(name), checked.get(name), "", prop.set_paths,
                                   prop.computed_paths)

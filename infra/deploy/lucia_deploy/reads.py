@@ -18,10 +18,13 @@ def read_container(attrs: dict[str, Any]) -> dict[str, Any]:
     """CF:750-990 (resourceDockerContainerRead), for every field a container can change
     while it lives: its name (`docker rename`), whether it runs, and what `docker update`
     sets. Read writes these from the inspect on every refresh, so a change by hand is a
-    diff against the program on the next `up`: an update in place that sets it back
-    (restart, memory, CPU shares, cpuset) or a replacement (name, cpus). Every other field
-    Read sets was fixed when the container was created, and reads back what it read then
-    (`read_back`)."""
+    diff against the program on the next `up`: an update in place that sets the program's
+    value back (restart policy, memory, swap, and CPU shares, cpuset or reservation where
+    the program sets them) or a replacement (name, cpus). A CPU share, cpuset or
+    reservation the program leaves unset stays as set by hand and shows on every plan: the
+    provider's Update sends 0 or "", which Docker reads as "leave it" (CF:1032-1036). Every
+    other field Read sets was fixed when the container was created, and reads back what it
+    read then (`read_back`)."""
     host = attrs["HostConfig"]
     policy = host.get("RestartPolicy") or {}
     out: dict[str, Any] = {

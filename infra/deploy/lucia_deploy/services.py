@@ -37,7 +37,7 @@ def ensure_swarm(client: docker.DockerClient, stack: str) -> None:
     the swarm, and whether it was started here, is recorded: for CIS 5.1's check
     (checklists/cis-docker-manual.md) and for `leave_swarm_if_unneeded`."""
     state = swarm_state(client)
-    started = False
+    started = ""
     if state == "active":
         if not (client.info().get("Swarm") or {}).get("ControlAvailable"):
             raise ApplyError("this engine is a swarm worker; deploy the swarm stack from a "
@@ -54,18 +54,25 @@ def ensure_swarm(client: docker.DockerClient, stack: str) -> None:
                              "several network interfaces run `docker swarm init "
                              "--advertise-addr <ip>` yourself, then `make up STACK=swarm` "
                              "again") from None
-        started = True
+        started = _cluster_id(client)
     record_swarm_use(stack, started)
 
 
+def _cluster_id(client: docker.DockerClient) -> str:
+    """The swarm's own id: a swarm left and started again by someone else has another."""
+    return str(((client.info().get("Swarm") or {}).get("Cluster") or {}).get("ID") or "")
+
+
 def _swarm_use() -> dict[str, Any]:
-    """.state/swarm-use.json: the stacks that needed this engine's swarm, and whether
-    lucia-deploy started it (empty when there is no readable record)."""
+    """.state/swarm-use.json: the stacks that needed this engine's swarm, and the id of
+    the swarm lucia-deploy started, if it did (empty when there is no readable record)."""
     try:
         use: dict[str, Any] = json.loads(SWARM_MARKER.read_text())
     except (OSError, json.JSONDecodeError):
-        return {"started_by_lucia_deploy": False, "needed_by": {}}
+        use = {}
     use.setdefault("needed_by", {})
+    use.setdefault("started_swarm_id", "")
+    use.pop("started_by_lucia_deploy", None)  # a record from before the id was kept
     return use
 
 
@@ -74,9 +81,10 @@ def _save_swarm_use(use: dict[str, Any]) -> None:
     SWARM_MARKER.write_text(json.dumps(use, indent=2, sort_keys=True))
 
 
-def record_swarm_use(stack: str, started: bool) -> None:
+def record_swarm_use(stack: str, started_swarm_id: str) -> None:
     use = _swarm_use()
-    use["started_by_lucia_deploy"] = use.get("started_by_lucia_deploy") or started
+    if started_swarm_id:
+        use["started_swarm_id"] = started_swarm_id
     use["needed_by"][stack] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _save_swarm_use(use)
 
@@ -91,19 +99,28 @@ def forget_swarm_use(stack: str) -> bool:
 
 
 def leave_swarm_if_unneeded(client: docker.DockerClient) -> str | None:
-    """After `down`: leave the swarm when lucia-deploy started it, no stack needs it any
-    more (CIS 5.1: swarm mode off unless needed), and nothing runs on the engine. The
-    last condition is why it is safe: on Docker 20.10 `docker swarm leave` breaks the
-    embedded DNS of every running container on a user-defined network until it is
-    recreated (docs/swarm.md), so with any container running the swarm stays.
+    """After `down`: leave the swarm when lucia-deploy started this very swarm (its id is
+    recorded), no stack needs it any more (CIS 5.1: swarm mode off unless needed), it is
+    this one node's alone, and nothing runs on the engine. The last condition is why it is
+    safe: on Docker 20.10 `docker swarm leave` breaks the embedded DNS of every running
+    container on a user-defined network until it is recreated (docs/swarm.md). A swarm
+    other nodes joined is a cluster the operator built on it: never left from here.
     Returns what was done, or why not; None when there is nothing to say."""
     use = _swarm_use()
-    if use["needed_by"] or not use.get("started_by_lucia_deploy"):
+    started = use["started_swarm_id"]
+    if not started:
         return None
-    if swarm_state(client) != "active":
-        use["started_by_lucia_deploy"] = False
+    if swarm_state(client) != "active" or _cluster_id(client) != started:
+        use["started_swarm_id"] = ""  # left or replaced since: not lucia-deploy's now
         _save_swarm_use(use)
         return None
+    if use["needed_by"]:
+        return (f"the engine stays in the swarm lucia-deploy started: still recorded as "
+                f"needed by {', '.join(sorted(use['needed_by']))} ({SWARM_MARKER})")
+    info = client.info().get("Swarm") or {}
+    if int(info.get("Nodes") or 1) != 1 or not info.get("ControlAvailable"):
+        return (f"the engine stays in the swarm lucia-deploy started: it has "
+                f"{info.get('Nodes')} nodes now, a cluster to leave by hand if at all")
     others = [s.name for s in client.services.list()]
     running = [c.name for c in client.containers.list()]
     if others or running:
@@ -113,7 +130,7 @@ def leave_swarm_if_unneeded(client: docker.DockerClient) -> str | None:
                 "break running containers' DNS on Docker 20.10); once nothing runs, "
                 "`docker swarm leave --force` (CIS 5.1)")
     client.swarm.leave(force=True)
-    use["started_by_lucia_deploy"] = False
+    use["started_swarm_id"] = ""
     _save_swarm_use(use)
     return ("left the swarm lucia-deploy started: no stack needs it and no container runs "
             "(CIS 5.1)")
@@ -253,12 +270,17 @@ def restore_pids_limits(client: docker.DockerClient, project: str, stack: str) -
                                                            f"io.lucia.stack={stack}"]}):
         spec = service.attrs["Spec"]
         wanted = (spec.get("Labels") or {}).get(PIDS_LIMIT_LABEL)
-        limits = ((spec["TaskTemplate"].get("Resources") or {}).get("Limits") or {})
-        if wanted is None or int(limits.get("Pids") or 0) == int(wanted):
+        if wanted is None:
             continue
-        say(f"{service.name}: PIDs limit {int(limits.get('Pids') or 0)}, not {wanted} (an "
-            "update undid a change made by hand, and the provider cannot carry the "
-            "limit); setting it again")
+        if not wanted.isdigit():
+            raise ApplyError(f"{service.name}: label {PIDS_LIMIT_LABEL}={wanted!r} is not a "
+                             "number; the program sets it, so the service was changed by hand")
+        limits = ((spec["TaskTemplate"].get("Resources") or {}).get("Limits") or {})
+        if int(limits.get("Pids") or 0) == int(wanted):
+            continue
+        say(f"{service.name}: PIDs limit {int(limits.get('Pids') or 0)}, and its "
+            f"{PIDS_LIMIT_LABEL} label asks {wanted} (the provider cannot carry a service's "
+            "limit, and an update that undoes a change by hand drops it); setting it again")
         result = subprocess.run(["docker", "service", "update", "--quiet", "--detach=false",
                                  "--limit-pids", str(wanted), str(service.name)],
                                 capture_output=True, text=True, timeout=300, check=False)

@@ -461,15 +461,6 @@ def stack_containers(client: docker.DockerClient, project: str,
                                                                f"io.lucia.stack={stack}"]})
 
 
-def stack_services(client: docker.DockerClient, project: str,
-                   stack: str) -> list[docker.models.services.Service]:
-    """The stack's Swarm services (none when the engine is in no swarm)."""
-    if services.swarm_state(client) != "active":
-        return []
-    return client.services.list(filters={"label": [f"io.lucia.project={project}",
-                                                   f"io.lucia.stack={stack}"]})
-
-
 def sweep(client: docker.DockerClient, project: str, stack: str, purge: bool,
           grace: int = 15) -> list[str]:
     """Objects with this stack's labels that no state holds (a deployment from before the
@@ -477,7 +468,7 @@ def sweep(client: docker.DockerClient, project: str, stack: str, purge: bool,
     containers and network, the volume only with purge."""
     removed = []
     labels = [f"io.lucia.project={project}", f"io.lucia.stack={stack}"]
-    for service in stack_services(client, project, stack):
+    for service in services.stack_services(client, project, stack):
         services.remove(client, docker_id(service))
         removed.append(f"service {service.name}")
     if services.swarm_state(client) == "active":

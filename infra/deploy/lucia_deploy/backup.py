@@ -135,7 +135,7 @@ def restore(client: docker.DockerClient, stack: str, source: Path,
     image it would use), so the names come from the program, not from a guess."""
     if not source.is_file():
         raise MissingBackup(f"{source} does not exist")
-    if apply.stack_containers(client, stacks.PROJECT, stack) or apply.stack_services(
+    if apply.stack_containers(client, stacks.PROJECT, stack) or services.stack_services(
             client, stacks.PROJECT, stack):
         raise BackupError(f"stack {stack} is running; `make down STACK={stack}` first "
                           "(the volume is kept)")

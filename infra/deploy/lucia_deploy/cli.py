@@ -374,7 +374,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     client = docker_client()
     containers = apply.stack_containers(client, stacks.PROJECT, args.stack)
-    swarm_services = apply.stack_services(client, stacks.PROJECT, args.stack)
+    swarm_services = services.stack_services(client, stacks.PROJECT, args.stack)
     if not containers and not swarm_services:
         print(f"stack {args.stack}: not running")
         return int(Exit.NOT_UP)

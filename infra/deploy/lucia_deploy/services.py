@@ -16,13 +16,14 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.models.services
 import docker.types
 
 from lucia_deploy import provider, stacks
 from lucia_deploy.containers import ApplyError, Unhealthy, labels_of
 from lucia_deploy.progress import say
 from lucia_deploy.waiting import WaitTimeout, wait_until
-from lucia_stack.swarm import PIDS_LIMIT_LABEL
+from lucia_stack.swarm import PIDS_LIMIT_LABEL, pids_limit_argv
 
 SWARM_MARKER = stacks.STATE / "swarm-use.json"
 
@@ -30,6 +31,15 @@ SWARM_MARKER = stacks.STATE / "swarm-use.json"
 def swarm_state(client: docker.DockerClient) -> str:
     """`active`, `inactive`, `pending`, `error` or `locked` (docker info)."""
     return str((client.info().get("Swarm") or {}).get("LocalNodeState", "inactive"))
+
+
+def stack_services(client: docker.DockerClient, project: str,
+                   stack: str) -> list[docker.models.services.Service]:
+    """The stack's Swarm services (none when the engine is in no swarm)."""
+    if swarm_state(client) != "active":
+        return []
+    return client.services.list(filters={"label": [f"io.lucia.project={project}",
+                                                   f"io.lucia.stack={stack}"]})
 
 
 def ensure_swarm(client: docker.DockerClient, stack: str) -> None:
@@ -110,14 +120,14 @@ def leave_swarm_if_unneeded(client: docker.DockerClient) -> str | None:
     started = use["started_swarm_id"]
     if not started:
         return None
-    if swarm_state(client) != "active" or _cluster_id(client) != started:
+    info = client.info().get("Swarm") or {}
+    if info.get("LocalNodeState") != "active" or (info.get("Cluster") or {}).get("ID") != started:
         use["started_swarm_id"] = ""  # left or replaced since: not lucia-deploy's now
         _save_swarm_use(use)
         return None
     if use["needed_by"]:
         return (f"the engine stays in the swarm lucia-deploy started: still recorded as "
                 f"needed by {', '.join(sorted(use['needed_by']))} ({SWARM_MARKER})")
-    info = client.info().get("Swarm") or {}
     if int(info.get("Nodes") or 1) != 1 or not info.get("ControlAvailable"):
         return (f"the engine stays in the swarm lucia-deploy started: it has "
                 f"{info.get('Nodes')} nodes now, a cluster to leave by hand if at all")
@@ -266,8 +276,7 @@ def restore_pids_limits(client: docker.DockerClient, project: str, stack: str) -
     SS:408-416), so the command does not run, and the Update's spec, which has no limit,
     has dropped it. Returns the services it set."""
     fixed = []
-    for service in client.services.list(filters={"label": [f"io.lucia.project={project}",
-                                                           f"io.lucia.stack={stack}"]}):
+    for service in stack_services(client, project, stack):
         spec = service.attrs["Spec"]
         wanted = (spec.get("Labels") or {}).get(PIDS_LIMIT_LABEL)
         if wanted is None:
@@ -281,8 +290,7 @@ def restore_pids_limits(client: docker.DockerClient, project: str, stack: str) -
         say(f"{service.name}: PIDs limit {int(limits.get('Pids') or 0)}, and its "
             f"{PIDS_LIMIT_LABEL} label asks {wanted} (the provider cannot carry a service's "
             "limit, and an update that undoes a change by hand drops it); setting it again")
-        result = subprocess.run(["docker", "service", "update", "--quiet", "--detach=false",
-                                 "--limit-pids", str(wanted), str(service.name)],
+        result = subprocess.run(pids_limit_argv(int(wanted), str(service.name)),
                                 capture_output=True, text=True, timeout=300, check=False)
         if result.returncode:
             raise ApplyError(f"{service.name}: docker service update --limit-pids failed: "

@@ -8,6 +8,7 @@ containers; the policies (lucia_policies/rules.py) check the same ids on service
 from __future__ import annotations
 
 import base64
+import shlex
 from dataclasses import dataclass, field
 
 import pulumi
@@ -113,6 +114,14 @@ class TaskArgs(WorkloadArgs):
 PIDS_LIMIT_LABEL = "io.lucia.pids-limit"
 
 
+def pids_limit_argv(limit: int, service: str) -> list[str]:
+    """The one command that sets a service's PIDs limit: run by the program's
+    command.local after each create or update, and by lucia-deploy where an update
+    dropped it (services.restore_pids_limits)."""
+    return ["docker", "service", "update", "--quiet", "--detach=false", "--limit-pids",
+            str(limit), service]
+
+
 class HardenedService(pulumi.ComponentResource):
     """A hardened docker.Service and its PIDs limit (CIS 5.29), which the provider's
     service schema cannot express."""
@@ -198,8 +207,7 @@ class HardenedService(pulumi.ComponentResource):
         # between the two (docs/swarm.md).
         self.pids_limit = command.local.Command(
             f"{args.name}-pids-limit",
-            create=f"docker service update --quiet --detach=false --limit-pids "
-                   f"{args.pids_limit} {args.name}",
+            create=shlex.join(pids_limit_argv(args.pids_limit, args.name)),
             triggers=[self.service.id, self.service.task_spec, self.service.mode,
                       self.service.update_config, self.service.rollback_config,
                       self.service.endpoint_spec, self.service.labels],
